@@ -3,8 +3,12 @@ waiting for a slot, and optional per-minute budgets.
 
 `AdaptiveLimiter` is one endpoint's limit, AIMD with a slow start as TCP does it: until the endpoint
 first pushes back, every success while it is busy raises the limit by one (doubling it per round
-trip); after that, by one per round trip. Pushing back (a 429, a timeout, a 5xx) halves it, once per
-round trip. The limit stays between the floor and the configured ceiling.
+trip); after that, by one per round trip. Pushing back (a 429, a timeout, a 5xx) halves it when
+more than a quarter of the calls started since the last cut were pushed back (a moving share over
+the last round trip, and over at least 32 outcomes): sparse errors of a flaky endpoint are noise
+that retries absorb, while an endpoint at its limit turns away a growing share of calls. (Cutting
+at every pushback, 5 % of calls failing at random would hold the limit near 1.) The limit stays
+between the floor and the configured ceiling.
 
 `Dispatcher` hands slots to waiting calls first come, first served, each as soon as any endpoint has
 room, so one slow call never holds the others and a call is never stuck behind an endpoint that
@@ -20,6 +24,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar
 
+PUSHBACK_TOLERANCE = 0.25  # share of pushback among recent outcomes that does not cut the limit
+PUSHBACK_WINDOW = 32  # fewest outcomes the share is taken over, so that a small limit is not noise
+
 
 class AdaptiveLimiter:
     def __init__(self, initial: int, ceiling: int, floor: int = 1):
@@ -28,6 +35,9 @@ class AdaptiveLimiter:
         self.limit = float(max(self.floor, min(initial, ceiling)))
         self.inflight = 0
         self.slow_start = True
+        # pushback among the calls started since the last cut, a moving average over about
+        # max(limit, PUSHBACK_WINDOW) outcomes
+        self.pushback_share = 0.0
         self._epoch = 0  # bumped at every cut; a call started before the last cut cannot cut again
 
     @property
@@ -46,14 +56,18 @@ class AdaptiveLimiter:
         """`outcome` is "ok", "overload" (the endpoint pushed back) or "error" (anything else).
         Returns whether the limit was cut."""
         self.inflight -= 1
+        if outcome != "error" and token == self._epoch:  # only calls started at the current limit
+            pushback = 1.0 if outcome == "overload" else 0.0
+            self.pushback_share += (pushback - self.pushback_share) / max(self.limit, PUSHBACK_WINDOW)
         if outcome == "ok":
             if self.inflight + 1 >= int(self.limit) * 0.9:  # grow only while the limit is what binds
                 step = 1.0 if self.slow_start else 1.0 / self.limit
                 self.limit = min(self.ceiling, self.limit + step)
-        elif outcome == "overload" and token == self._epoch:
+        elif outcome == "overload" and token == self._epoch and self.pushback_share > PUSHBACK_TOLERANCE:
             self.slow_start = False
             self._epoch += 1
             self.limit = max(self.floor, self.limit / 2)
+            self.pushback_share = 0.0  # measured anew at the new limit
             return True
         return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -22,12 +23,21 @@ def round_trip(limiter: AdaptiveLimiter) -> None:
         fill(limiter)
 
 
+def pushbacks_until_cut(limiter: AdaptiveLimiter) -> int:
+    """Calls are pushed back one after the other until the limit is cut; returns how many."""
+    for count in range(1, 100):
+        if limiter.release(limiter.take(), "overload"):
+            return count
+    raise AssertionError("never cut")
+
+
 def test_slow_start_doubles_per_round_trip_then_growth_is_additive() -> None:
     limiter = AdaptiveLimiter(initial=4, ceiling=100)
     fill(limiter)
     round_trip(limiter)
     assert limiter.limit == 8  # +1 per success while busy
-    assert limiter.release(limiter._epoch, "overload") and limiter.limit == 4 and not limiter.slow_start
+    assert pushbacks_until_cut(limiter) == 10  # over a quarter of 32 outcomes: one pushback is noise
+    assert limiter.limit == 4 and not limiter.slow_start
     limiter.inflight = 4
     round_trip(limiter)
     assert limiter.limit == pytest.approx(5, abs=0.1)  # about +1 per round trip after the first cut
@@ -38,9 +48,22 @@ def test_a_burst_of_pushback_cuts_once_per_round_trip_down_to_the_floor() -> Non
     tokens = fill(limiter)
     cuts = [limiter.release(t, "overload") for t in tokens]
     assert cuts.count(True) == 1 and limiter.limit == 8  # calls started before the cut cannot cut again
-    for _ in range(5):
-        limiter.release(limiter.take(), "overload")
-    assert limiter.limit == 2
+    assert [pushbacks_until_cut(limiter) for _ in range(3)] == [10, 10, 10]  # measured anew after a cut
+    assert limiter.limit == 2  # 8, 4, 2 and never below the floor
+
+
+def test_sparse_pushback_is_noise_but_a_storm_of_it_cuts() -> None:
+    rng = random.Random(0)
+    limiter = AdaptiveLimiter(initial=64, ceiling=64)
+    fill(limiter)
+    for _ in range(64 * 50):  # 50 round trips with one call in 20 pushed back at random
+        limiter.release(limiter._epoch, "overload" if rng.random() < 0.05 else "ok")
+        fill(limiter)
+    assert limiter.limit == 64 and limiter.slow_start
+    for _ in range(64):  # one round trip of the endpoint turning away half the calls
+        limiter.release(limiter._epoch, "overload" if rng.random() < 0.5 else "ok")
+        fill(limiter)
+    assert limiter.limit <= 32 and not limiter.slow_start
 
 
 def test_growth_stops_at_the_ceiling_and_only_while_the_limit_binds() -> None:
@@ -62,6 +85,12 @@ class Endpoint:
     limiter: AdaptiveLimiter = field(default_factory=lambda: AdaptiveLimiter(1, 1))
     strikes: int = 0
     resting_until: float = 0.0
+
+
+def under_pushback(endpoint: Endpoint) -> Endpoint:
+    """The endpoint has pushed back on every recent call, so the next pushback cuts its limit."""
+    endpoint.limiter.pushback_share = 1.0
+    return endpoint
 
 
 def test_waiting_calls_are_served_first_come_first_served() -> None:
@@ -111,7 +140,7 @@ def test_a_slot_goes_to_an_awake_endpoint_and_a_retry_avoids_the_last_one() -> N
         assert (await dispatcher.acquire(avoid=a))[0] is b
         endpoint, token = await dispatcher.acquire(avoid=b)  # only a has room: avoiding is a preference
         assert endpoint is a
-        dispatcher.release(a, token, "overload")  # cut: a rests
+        dispatcher.release(under_pushback(a), token, "overload")  # cut: a rests
         assert a.strikes == 1 and a.resting_until > time.monotonic()
         waiter = asyncio.create_task(dispatcher.acquire())
         await asyncio.sleep(0)
@@ -124,7 +153,7 @@ def test_a_slot_goes_to_an_awake_endpoint_and_a_retry_avoids_the_last_one() -> N
 
 def test_a_single_endpoint_is_called_even_while_it_rests() -> None:
     async def main() -> None:
-        one = Endpoint("one", AdaptiveLimiter(4, 4))
+        one = under_pushback(Endpoint("one", AdaptiveLimiter(4, 4)))
         dispatcher = Dispatcher([one])
         dispatcher.release(*(await dispatcher.acquire()), "overload")
         assert one.resting_until > time.monotonic()
