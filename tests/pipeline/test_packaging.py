@@ -12,14 +12,28 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_wheel_ships_every_package_prompt_and_taxonomy(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("safeset-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    code_dirs = {str(p.parent.relative_to(REPO)) for top in ("pipeline", "personas", "evaluators")
-                 for p in (REPO / top).rglob("*.py")}
+    code_dirs = {
+        str(p.parent.relative_to(REPO))
+        for top in ("pipeline", "personas", "evaluators")
+        for p in (REPO / top).rglob("*.py")
+    }
     shipped_dirs = {str(Path(n).parent) for n in names if n.endswith(".py")}
     assert code_dirs <= shipped_dirs, f"packages missing from pyproject: {sorted(code_dirs - shipped_dirs)}"
     prompts = {Path(p).name for p in (REPO / "prompts").glob("*.yaml")}
@@ -29,10 +43,18 @@ def test_the_wheel_ships_every_package_prompt_and_taxonomy(tmp_path):
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    probe = ("from pipeline.prompts import load_prompt; from pipeline.taxonomy import hazard_categories;"
-             "from pipeline.resources import prompts_dir; print(prompts_dir());"
-             "print(load_prompt('scenario').ref, len(hazard_categories()))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site)},
-                         capture_output=True, text=True, check=True).stdout.split("\n")
+    probe = (
+        "from pipeline.prompts import load_prompt; from pipeline.taxonomy import hazard_categories;"
+        "from pipeline.resources import prompts_dir; print(prompts_dir());"
+        "print(load_prompt('scenario').ref, len(hazard_categories()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     assert out[0] == str(site / "pipeline" / "_prompts")
     assert out[1] == "scenario@1 14"
