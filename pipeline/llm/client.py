@@ -8,9 +8,8 @@ says what was wrong. Every attempt's raw answer is cached, so a resumed run repl
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -27,31 +26,20 @@ from pipeline.store import UsageDelta
 ATTEMPT_OFFSET: ContextVar[int] = ContextVar("attempt_offset", default=0)
 
 
-@dataclass
-class _Tally:
-    calls: int = 0
-    cached: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-
-
 class UsageBook:
     """Calls, cache hits, failures, tokens and cost per (stage, model), drained by the writer."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
-        self._open: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+        self._open: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
 
     def add(self, stage: str, model: str, **amounts: float) -> None:
-        tally = self._open[(stage, model)]
-        for name, amount in amounts.items():
-            setattr(tally, name, getattr(tally, name) + amount)
+        """Add to the open tally; the names are those of `UsageDelta` (calls, cached, cost_usd, ...)."""
+        self._open[(stage, model)].update(amounts)
 
     def drain(self) -> list[UsageDelta]:
-        open_, self._open = self._open, defaultdict(_Tally)
-        return [UsageDelta(self.run_id, stage, model, **vars(t)) for (stage, model), t in open_.items()]
+        open_, self._open = self._open, defaultdict(Counter)
+        return [UsageDelta(self.run_id, stage, model, **t) for (stage, model), t in open_.items()]
 
 
 class LLMClient:

@@ -20,10 +20,10 @@ from pipeline.cli.inspect import lineage
 from pipeline.config import ConfigError, validate_config
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record, derive_seed
-from pipeline.runner import Runner, RunSummary
 from pipeline.stages.evolve import CANDIDATES, EvolveStage
 from pipeline.store import CommitBatch, Store
 from tests.conftest import scripted_roles
+from tests.pipeline.stages.conftest import run
 from tests.pipeline.stages.evorefuse_world import REFUSAL, SEEDS, UNSAFE, World, is_safe, refusal_probability
 from tests.servers.chat_server import ChatServer, Faults
 
@@ -67,14 +67,6 @@ def local_seeds(folder: Path, seeds: list[str] = SEEDS) -> Path:
 @pytest.fixture(autouse=True)
 def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-
-
-def run(raw: dict, db_path: Path, **kwargs: Any) -> RunSummary:
-    store = Store.open(db_path)
-    try:
-        return Runner(validate_config(raw), store, argv=["test"], **kwargs).run()
-    finally:
-        store.close()
 
 
 def records(db_path: Path, stage: str) -> list[Record]:
