@@ -13,7 +13,7 @@ from pipeline.config import validate_config
 from pipeline.llm.types import FatalLLMError
 from pipeline.records import Record
 from pipeline.runner import Runner
-from pipeline.stage import Stage, StageParams
+from pipeline.stage import Stage
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 from tests.servers.chat_server import Faults, Latency
@@ -141,17 +141,12 @@ def test_an_unknown_model_stops_the_run_with_a_clear_error(chat_server, db_path)
     store.close()
 
 
-class _EchoParams(StageParams):
-    pass
-
-
 class EchoStage(Stage):
     """A downstream stage that exists only in this test, to watch records flow between stages."""
 
     name = "echo"
     consumes = ("scenarios",)
     roles = ("generator",)
-    Params = _EchoParams
 
     async def process(self, item: Record):
         from pipeline.llm.types import ChatRequest

@@ -11,12 +11,8 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.llm.types import ChatRequest
 from pipeline.records import Record
-from pipeline.stage import Stage, StageParams
+from pipeline.stage import Stage
 from tests.conftest import scripted_roles
-
-
-class _JudgeParams(StageParams):
-    pass
 
 
 class JudgeEcho(Stage):
@@ -25,7 +21,6 @@ class JudgeEcho(Stage):
     name = "judge_echo"
     consumes = ("scenarios",)
     roles = ("judge",)
-    Params = _JudgeParams
 
     async def process(self, item: Record) -> list[Record]:
         request = ChatRequest(messages=({"role": "user", "content": "judge " + item.data["scenario"]},))
