@@ -24,6 +24,7 @@ class SourceOptions:
     tactic_column: str | None = None
     split: str = "train"
     limit: int | None = None
+    encoding: str = "utf-8"  # of a jsonl or csv file
 
 
 def dataset_stages(store: Store, run_id: str) -> list[str]:
@@ -44,6 +45,7 @@ def load(name: str, store: Store | None, run_id: str | None, options: SourceOpti
         options.tactic_column,
         options.split,
         options.limit,
+        options.encoding,
     )
 
 
@@ -56,11 +58,17 @@ def score_all(
     embed: Embed | None,
     save: bool = True,
 ) -> list[dict[str, Any]]:
-    """A scorecard per name, in order; saved to the store unless `save` is off."""
-    cards = []
-    for name in names:
-        card = scorecard.score(load(name, store, run_id, options), settings, embed)
-        if save and store is not None:
-            scorecard.save(store, card)
-        cards.append(card)
+    """A scorecard per name, in order; saved to the store unless `save` is off. Every dataset is read
+    before anything is scored or saved, so one that cannot be read stores nothing."""
+    return score_sets([load(name, store, run_id, options) for name in names], store, settings, embed, save)
+
+
+def score_sets(
+    sets: Sequence[TextSet], store: Store | None, settings: ScoreSettings, embed: Embed | None, save: bool
+) -> list[dict[str, Any]]:
+    cards = [scorecard.score(data, settings, embed) for data in sets]
+    if save and store is not None:
+        with store.transaction():
+            for card in cards:
+                scorecard.save(store, card)
     return cards

@@ -69,10 +69,12 @@ def from_source(
     tactic_column: str | None = None,
     split: str = "train",
     limit: int | None = None,
+    encoding: str = "utf-8",
 ) -> TextSet:
     """A user's dataset. The text column defaults to the first of TEXT_COLUMNS it has; category and
-    tactic columns default to `category` and `tactic` when present."""
-    rows = read_rows(source, split=split, limit=limit)
+    tactic columns default to `category` and `tactic` when present. A dataset without a single text
+    is an error, not a scorecard of nothing."""
+    rows = read_rows(source, split=split, limit=limit, encoding=encoding)
     if not rows:
         raise SourceError(f"{source}: no rows")
     names = set(rows[0])
@@ -86,6 +88,8 @@ def from_source(
     categories = _optional(rows, category_column, "category", source)
     tactics = _optional(rows, tactic_column, "tactic", source)
     kept = [i for i, text in enumerate(texts_raw) if isinstance(text, str) and text.strip()]
+    if not kept:
+        raise SourceError(f"{source}: none of its {len(rows)} rows has a text in column {text_column!r}")
     return TextSet(
         name=source,
         texts=[texts_raw[i] for i in kept],

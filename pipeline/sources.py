@@ -1,8 +1,14 @@
 """Read rows from a user's data: a jsonl, csv or parquet file, a dataset saved with `save_to_disk`,
-or a Hugging Face hub dataset id. Used for seed files, datasets to score, and eval sets."""
+or a Hugging Face hub dataset id. Used for seed files, datasets to score, and eval sets.
+
+Text files (jsonl, json, csv) are decoded strictly, as UTF-8 unless the user names another encoding:
+a byte that does not decode stops the read with the file, line and byte offset, never a value
+smuggled through as bytes."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import re
 from pathlib import Path
@@ -16,16 +22,22 @@ class SourceError(Exception):
 
 
 def read_rows(
-    source: str, *, split: str = "train", limit: int | None = None, subset: str | None = None
+    source: str,
+    *,
+    split: str = "train",
+    limit: int | None = None,
+    subset: str | None = None,
+    encoding: str = "utf-8",
 ) -> list[dict[str, Any]]:
-    """`subset` names a hub dataset's configuration (e.g. HarmBench's "standard")."""
+    """`subset` names a hub dataset's configuration (e.g. HarmBench's "standard"); `encoding` is that
+    of a jsonl, json or csv file."""
     path = Path(source)
     if path.is_dir():
         rows = _saved_dataset(path, split)
     elif path.suffix in (".jsonl", ".json", ".csv", ".parquet"):
         if not path.is_file():
             raise SourceError(f"{source}: file not found")
-        rows = _file(path)
+        rows = _file(path, encoding)
     elif _HUB_ID.match(source) and not path.exists():
         rows = _hub(source, split, subset)
     else:
@@ -36,20 +48,52 @@ def read_rows(
 
 
 def column(rows: list[dict[str, Any]], name: str, source: str) -> list[Any]:
-    """The values of column `name`, or an error that lists the columns there are."""
+    """The values of column `name`, or an error that lists the columns there are (or names the first
+    row whose value is raw bytes, as a parquet binary column holds, rather than text)."""
     if rows and name not in rows[0]:
         raise SourceError(f"{source}: no column {name!r}; columns: {', '.join(rows[0])}")
-    return [row.get(name) for row in rows]
+    values = [row.get(name) for row in rows]
+    for number, value in enumerate(values, 1):
+        if isinstance(value, bytes):
+            raise SourceError(f"{source}: row {number} of column {name!r} holds bytes, not text")
+    return values
 
 
-def _file(path: Path) -> list[dict[str, Any]]:
+def check_encoding(encoding: str) -> str:
+    """The encoding's name, or an error naming the unknown one."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise SourceError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+    return encoding
+
+
+def decode(path: Path, encoding: str) -> str:
+    """The file's text, decoded strictly; a byte that does not decode names its line and offset."""
+    data = path.read_bytes()
+    try:
+        text = data.decode(check_encoding(encoding))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start : exc.end]
+        raise SourceError(
+            f"{path}: line {line}, byte {exc.start}: {bad!r} is not valid {encoding}; name the file's "
+            "encoding (--encoding, or `encoding:` in the stage's settings) or save it as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff")  # a byte-order mark is not data
+
+
+def _file(path: Path, encoding: str) -> list[dict[str, Any]]:
     try:
         if path.suffix in (".jsonl", ".json"):
-            return _jsonl(path)
+            return _jsonl(path, decode(path, encoding))
         import pyarrow.csv
         import pyarrow.parquet
 
-        table = pyarrow.csv.read_csv(path) if path.suffix == ".csv" else pyarrow.parquet.read_table(path)
+        if path.suffix == ".csv":
+            table = pyarrow.csv.read_csv(io.BytesIO(decode(path, encoding).encode()))
+        else:
+            table = pyarrow.parquet.read_table(path)
         return table.to_pylist()
     except SourceError:
         raise
@@ -57,8 +101,7 @@ def _file(path: Path) -> list[dict[str, Any]]:
         raise SourceError(f"{path}: cannot read it ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text()
+def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     if path.suffix == ".json":
         value = json.loads(text)
         if not isinstance(value, list):

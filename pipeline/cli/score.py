@@ -26,6 +26,8 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tactic-column", help="Column with the jailbreak tactic (default: tactic)."),
         click.option("--split", default="train", show_default=True, help="Split of a saved or hub dataset."),
         click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of outside data."),
+        click.option("--encoding", default="utf-8", show_default=True,
+                     help="Encoding of a .jsonl/.csv file (e.g. latin-1); bytes that do not decode stop."),
         click.option("--msttr-window", type=click.IntRange(min=1), default=800, show_default=True,
                      help="MSTTR window in tokens."),
         click.option("--semantic-sample", type=click.IntRange(min=2), default=10_000, show_default=True,
@@ -117,13 +119,15 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
       safeset score core --compare wildjailbreak.jsonl --text-column adversarial
       safeset score my_prompts.csv --text-column prompt --category-column hazard --db scores.duckdb
     """
-    from evaluators.scoring import dataset_stages, score_all
+    from evaluators.scoring import dataset_stages, load, score_sets
     from evaluators.textset import is_stage_name
     from pipeline.store import Store
 
     settings, options = settings_and_options(kwargs)
     names = [*datasets, *compare]
     needs_run = not datasets or any(is_stage_name(n) for n in names)
+    # Outside data is read before the database is opened: a file that cannot be read writes nothing.
+    outside = {n: load(n, None, None, options) for n in names if not is_stage_name(n)}
     store = None
     if not no_save:
         store = Store.open(db_path)
@@ -137,8 +141,8 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
                 fail(
                     f"run {run} has no dataset records yet (core, edge, overrefusal_*); name a stage or file"
                 )
-        embed = embedder(settings)
-        cards = score_all(names, store, run, options, settings, embed, save=not no_save)
+        sets = [outside.get(n) or load(n, store, run, options) for n in names]
+        cards = score_sets(sets, store, settings, embedder(settings), save=not no_save)
     finally:
         if store is not None:
             store.close()

@@ -64,21 +64,25 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
             for key, value in (("splits", split), ("categories", category), ("tactics", tactic)):
                 counts[key][value] = counts[key].get(value, 0) + n
         stats["datasets"][dataset] = counts
-    stats["scorecards"] = {
-        card["dataset"]: scorecard.headline(card)
-        for card in scorecard.latest(store, run_id=run_id)
-        if card["dataset"] in queries
-    }
-    stats["lineage"] = [
-        dict(zip(("stage", "prompt", "version", "model", "records"), row, strict=True))
-        for row in store.con.execute(
-            "SELECT stage, prompt_name, prompt_version, model, count(*) FROM records "
-            "WHERE run_id = ? AND (prompt_name IS NOT NULL OR model IS NOT NULL) "
-            "GROUP BY ALL ORDER BY min(seq)",
-            [run_id],
-        ).fetchall()
-    ]
+    cards = {card["dataset"]: card for card in scorecard.latest(store, run_id=run_id)}
+    stats["scorecards"] = {d: scorecard.headline(cards[d]) for d in queries if d in cards}
+    stats["lineage"] = _lineage(store, run_id)
     return stats
+
+
+def _lineage(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """(stage, prompt, version, model, records) of the run, in pipeline order, then by key: never in
+    commit order, which differs between identical runs."""
+    from pipeline.stages import stage_names
+
+    order = {stage: i for i, stage in enumerate(stage_names())}
+    rows = store.con.execute(
+        "SELECT stage, prompt_name, prompt_version, model, count(*) FROM records "
+        "WHERE run_id = ? AND (prompt_name IS NOT NULL OR model IS NOT NULL) GROUP BY ALL",
+        [run_id],
+    ).fetchall()
+    rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1] or "", r[2] or 0, r[3] or ""))
+    return [dict(zip(("stage", "prompt", "version", "model", "records"), r, strict=True)) for r in rows]
 
 
 def render_card(manifest: dict[str, Any], stats: dict[str, Any], *, license: str, gated: str | None) -> str:

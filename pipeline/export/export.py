@@ -1,8 +1,11 @@
 """Export a run's datasets from DuckDB to files: stream each dataset's rows in Arrow batches, write
-them split by split, then add a manifest (`export.json`) and a dataset card (`README.md`).
+them split by split, then add a dataset card (`README.md`) and a manifest (`export.json`) that lists
+every file with its size and sha256.
 
-The export is written into a staging folder beside `out` and moved into place at the end, so `out`
-holds either the previous export or the new one, never half of one.
+The export is written into a staging folder and moved into place at the end (`folder.py`), so `out`
+never holds half an export, and only an earlier export's own files are ever replaced. An export is a
+function of the run's records and the options: rows are ordered by id, tables by key, and neither the
+card nor the manifest holds a time, so two identical runs export to byte-identical files.
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.export.card import card_stats, render_card
+from pipeline.export.folder import (
+    GENERATOR,
+    MANIFEST,
+    discard,
+    earlier_export,
+    file_list,
+    make_staging,
+    move_into_place,
+    resolve_out,
+)
 from pipeline.export.formats import FORMATS, Part, llamafactory_info, parts
 from pipeline.export.rows import (
     SPLITS,
@@ -27,7 +40,6 @@ from pipeline.export.rows import (
 from pipeline.export.writers import JsonlWriter, ParquetWriter
 from pipeline.store import Store
 
-MANIFEST = "export.json"
 EXPORT_MEMORY = "256MB"
 
 
@@ -47,46 +59,82 @@ def export_run(
         raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if not 0 <= test_fraction < 1:
         raise ExportError(f"test fraction {test_fraction} must be in [0, 1)")
-    out = Path(out)
-    _check_out(out)
+    out = resolve_out(out)
+    earlier = earlier_export(out)
     store = Store.open(db_path, read_only=True)
-    # Rows stream in commit order with bounded memory: on one thread a scan keeps insertion order
-    # without buffering chunks that arrive out of order, and DuckDB's cache of scanned blocks is capped.
-    store.con.execute(f"SET threads = 1; SET memory_limit = '{EXPORT_MEMORY}'")
     try:
-        run_id = store.resolve_run(run)
-        datasets = datasets_in_run(store, run_id)
-        if not datasets:
-            raise ExportError(
-                f"run {run_id} has no dataset rows yet (core, edge, overrefusal_test, overrefusal_align); "
-                "see `safeset status`"
-            )
-        chosen = parts(fmt, datasets)
-        if not chosen:
-            raise ExportError(_nothing_for(fmt, datasets))
-        exported = [d for d in datasets if any(p.dataset == d for p in chosen)]
-        for dataset in exported:
-            check_rows(store, run_id, dataset)
-        seed = run_seed(store, run_id)
-        staging = out.with_name(f".{out.name}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        manifest: dict[str, Any] = {
-            "format": fmt,
-            "run_id": run_id,
-            "seed": seed,
-            "test_fraction": test_fraction,
-            "safeset_version": __version__,
-            "parts": {},
-        }
-        queries = {d: dataset_query(store, run_id, d, test_fraction) for d in exported}
-        for part in chosen:
-            manifest["parts"][part.name] = _write_part(
-                store, part, fmt, staging, queries[part.dataset], batch_size
-            )
-        stats = card_stats(store, run_id, queries)
+        run_id, chosen, exported = _plan(store, run, fmt)
+        staging = make_staging(out)
+        try:
+            manifest = _write(store, staging, run_id, fmt, chosen, exported, test_fraction, batch_size,
+                              license, gated)  # fmt: skip
+        except BaseException as exc:
+            discard(staging)
+            if isinstance(exc, OSError):
+                raise ExportError(
+                    f"cannot write the export to {out}: {exc.strerror or exc}; nothing was written"
+                    + (" and the earlier export is as it was" if earlier else "")
+                ) from None
+            raise
     finally:
         store.close()
+    move_into_place(staging, out, earlier)
+    return manifest
+
+
+def _plan(store: Store, run: str | None, fmt: str) -> tuple[str, list[Part], list[str]]:
+    """The run, the parts the format makes of its datasets, and those datasets (checked)."""
+    run_id = store.resolve_run(run)
+    datasets = datasets_in_run(store, run_id)
+    if not datasets:
+        raise ExportError(
+            f"run {run_id} has no dataset rows yet (core, edge, overrefusal_test, overrefusal_align); "
+            "see `safeset status`"
+        )
+    chosen = parts(fmt, datasets)
+    if not chosen:
+        raise ExportError(_nothing_for(fmt, datasets))
+    exported = [d for d in datasets if any(p.dataset == d for p in chosen)]
+    for dataset in exported:
+        check_rows(store, run_id, dataset)
+    return run_id, chosen, exported
+
+
+def _write(
+    store: Store,
+    staging: Path,
+    run_id: str,
+    fmt: str,
+    chosen: list[Part],
+    exported: list[str],
+    test_fraction: float,
+    batch_size: int,
+    license: str,
+    gated: str | None,
+) -> dict[str, Any]:
+    """Write every file of the export into `staging`; returns the manifest (written last)."""
+    # Rows are sorted by id in bounded memory: one thread, a capped cache, and a sort that spills to a
+    # folder in the staging area (on the export's disk, removed before the files are listed).
+    spill = staging / ".sort"
+    store.con.execute(
+        f"SET threads = 1; SET memory_limit = '{EXPORT_MEMORY}'; SET temp_directory = '{spill}'"
+    )
+    manifest: dict[str, Any] = {
+        "generator": GENERATOR,
+        "safeset_version": __version__,
+        "format": fmt,
+        "run_id": run_id,
+        "seed": run_seed(store, run_id),
+        "test_fraction": test_fraction,
+        "parts": {},
+    }
+    queries = {d: dataset_query(store, run_id, d, test_fraction) for d in exported}
+    for part in chosen:
+        manifest["parts"][part.name] = _write_part(
+            store, part, fmt, staging, queries[part.dataset], batch_size
+        )
+    stats = card_stats(store, run_id, queries)
+    shutil.rmtree(spill, ignore_errors=True)
     if fmt == "hf":
         _convert_to_hf(staging, manifest)
     if fmt == "llamafactory":
@@ -96,26 +144,17 @@ def export_run(
             for split in entry["files"]
         }
         (staging / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     (staging / "README.md").write_text(render_card(manifest, stats, license=license, gated=gated))
-    shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
+    manifest["files"] = file_list(staging)
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def _check_out(out: Path) -> None:
-    """`out` must be new, empty, or an earlier export (which is replaced)."""
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} is a file; pass a folder to --out")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ExportError(f"{out} is not empty and holds no earlier export; pass a new or empty folder")
 
 
 def _write_part(
     store: Store, part: Part, fmt: str, root: Path, query: DatasetQuery, batch_size: int
 ) -> dict[str, Any]:
     columns = "*" if part.select == "*" else f"{part.select}, split"
-    sql = f"SELECT {columns} FROM ({query.sql})"
+    sql = f"SELECT {columns} FROM ({query.sql}) ORDER BY id"
     staged_fmt = "parquet" if fmt == "hf" else fmt
     paths = {split: part.path(staged_fmt, split) for split in SPLITS}
     writer = ParquetWriter(root, paths) if staged_fmt == "parquet" else JsonlWriter(root, paths)

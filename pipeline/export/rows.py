@@ -73,8 +73,8 @@ def _thresholds(store: Store, run_id: str, dataset: str, key: str, test_fraction
 
 
 def dataset_query(store: Store, run_id: str, dataset: str, test_fraction: float) -> DatasetQuery:
-    """The dataset's rows in commit order, each with its split. The query is a plain scan (no sort,
-    no join), so DuckDB streams it in insertion order with flat memory."""
+    """The dataset's rows, each with its split: a plain scan (no sort, no join). The export orders
+    them by id, so identical runs export identical files whatever order their records were committed in."""
     model = DATASETS[dataset]
     key = f"{run_seed(store, run_id)}:"
     thresholds = _thresholds(store, run_id, dataset, key, test_fraction)

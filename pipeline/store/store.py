@@ -213,6 +213,20 @@ class Store:
 
     # ---- writing -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes that land together or not at all; a disk that refuses them (full, read-only) is a
+        StoreError that says what to do."""
+        with _disk_errors(self.path):
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+                self.con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT rolled back itself
+                    self.con.execute("ROLLBACK")
+                raise
+
     def commit(self, batch: CommitBatch) -> None:
         """Write one batch in one transaction: records, progress markers, cache entries, usage.
 
