@@ -375,12 +375,14 @@ class Runner:
         self.progress.start(await db.call(totals))
 
     async def _publish_status(self, db: StoreThread, every: float = 2.0) -> None:
-        """Keep `<db>.status.json` current for `safeset status` while this run holds the database."""
+        """Keep `<db>.status.json` current for `safeset status` while this run holds the database, with
+        the ids of every run in it (so `status --run X` can tell another run from an unknown one)."""
+        runs = await db.call(lambda s: s.run_ids())
         while True:
             await asyncio.sleep(every)
             try:
                 report = await db.call(lambda s: run_status(s, self.run_id))
-                publish_live_status(self.store.path, report)
+                publish_live_status(self.store.path, {**report, "runs": runs})
             except OSError as exc:  # a read-only folder: status is then unavailable during the run
                 log.debug("cannot publish live status: %s", exc)
 

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from pipeline.cli import main
-from pipeline.cli.common import console, db_option, err_console, run_option, user_errors
+from pipeline.cli.common import console, db_option, err_console, fail, run_option, user_errors
 from pipeline.status import read_live_status, run_status
 from pipeline.store import DatabaseInUse, Store
 
@@ -33,6 +33,7 @@ def status(db_path: str, run_id: str | None, as_json: bool) -> None:
         report = read_live_status(db_path, busy.pid)
         if report is None:
             raise
+        _check_live_run(report, run_id, db_path, busy.pid)
         err_console.print(
             f"(a run is in progress in pid {busy.pid}: live status from {report['updated_at']})",
             highlight=False,
@@ -46,6 +47,28 @@ def status(db_path: str, run_id: str | None, as_json: bool) -> None:
         click.echo(json.dumps(report, default=str))
         return
     _print_report(report)
+
+
+def _check_live_run(report: dict[str, Any], run_id: str | None, db_path: str, pid: int) -> None:
+    """The live status is that of the run in progress only: `--run` must name it (exactly or by a
+    unique prefix), as `Store.resolve_run` would; another run of the database cannot be read until the
+    run ends, and an unknown one is named as such."""
+    running = report["run"]
+    runs = report.pop("runs", [running])
+    if run_id is None or run_id == running:
+        return
+    matches = [r for r in runs if r.startswith(run_id)]
+    if matches == [running]:
+        return
+    if not matches:
+        fail(f"no run matches {run_id!r} in {db_path}; runs: {', '.join(runs)}")
+    if len(matches) > 1 and run_id not in matches:
+        fail(f"{len(matches)} runs match {run_id!r} in {db_path}: {', '.join(matches)}")
+    asked = run_id if run_id in matches else matches[0]
+    fail(
+        f"{db_path} is in use by pid {pid}, which is running run {running}, so only that run's live status "
+        f"can be read now; the status of run {asked} can be read when it ends"
+    )
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -10,7 +10,9 @@ card nor the manifest holds a time, so two identical runs export to byte-identic
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,8 +74,8 @@ def export_run(
             discard(staging)
             if isinstance(exc, OSError):
                 raise ExportError(
-                    f"cannot write the export to {out}: {exc.strerror or exc}; nothing was written"
-                    + (" and the earlier export is as it was" if earlier else "")
+                    f"cannot write the export to {out}: {os.strerror(exc.errno) if exc.errno else exc}; "
+                    "nothing was written" + (" and the earlier export is as it was" if earlier else "")
                 ) from None
             raise
     finally:
@@ -178,8 +180,22 @@ def _convert_to_hf(root: Path, manifest: dict[str, Any]) -> None:
         del loaded
         shutil.rmtree(root / name)
         (root / f"{name}.hf").rename(root / name)
+        for state in sorted((root / name).glob("*/state.json")):
+            _content_fingerprint(state)
         entry["files"] = {split: name for split in files}
     shutil.rmtree(root / ".cache", ignore_errors=True)
+
+
+def _content_fingerprint(state_path: Path) -> None:
+    """`datasets` fingerprints a split from where it was loaded (the staging folder's random name);
+    make it the sha256 of the split's data instead, so identical exports are identical files."""
+    state = json.loads(state_path.read_text())
+    digest = hashlib.sha256()
+    for data_file in state["_data_files"]:
+        with (state_path.parent / data_file["filename"]).open("rb") as file:
+            digest.update(hashlib.file_digest(file, "sha256").digest())
+    state["_fingerprint"] = digest.hexdigest()[:16]
+    state_path.write_text(json.dumps(state, indent=2, sort_keys=True))
 
 
 def _nothing_for(fmt: str, datasets: list[str]) -> str:

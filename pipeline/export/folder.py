@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +53,12 @@ def earlier_export(out: Path) -> list[Path]:
         return []
     listed = _listed_files(out, entries)
     ours = [e for e in entries if e.as_posix() in listed or e == Path(MANIFEST)]
-    foreign = [e for e in entries if e not in ours]
-    foreign += [d for d in dirs if not any(d in f.parents for f in ours)]
+    foreign_dirs = {d for d in dirs if not any(d in f.parents for f in ours)}
+    foreign = [e for e in [*entries, *foreign_dirs] if e not in ours and foreign_dirs.isdisjoint(e.parents)]
     if foreign:
-        shown = ", ".join(sorted(p.as_posix() for p in foreign)[:_SHOWN])
-        more = f" and {len(foreign) - _SHOWN} more" if len(foreign) > _SHOWN else ""
         raise ExportError(
-            f"{out} is not empty and holds files no safeset export wrote ({shown}{more}); nothing was "
-            "changed: pass a new or empty folder"
+            f"{out} is not empty and holds files no safeset export wrote ({_names(foreign)}); nothing "
+            "was changed: pass a new or empty folder"
         )
     for entry in ours:
         if entry != Path(MANIFEST) and _fingerprint(out / entry) != listed[entry.as_posix()]:
@@ -85,7 +83,7 @@ def _entries(out: Path) -> tuple[list[Path], list[Path]]:
 def _listed_files(out: Path, entries: list[Path]) -> dict[str, dict[str, Any]]:
     """The files the manifest in `out` lists, or an error when `out` holds no safeset export."""
     refusal = (
-        f"{out} is not empty and holds no safeset export ({len(entries)} files); nothing was changed: "
+        f"{out} is not empty and holds no safeset export ({_names(entries)}); nothing was changed: "
         "pass a new or empty folder"
     )
     manifest_path = out / MANIFEST
@@ -107,6 +105,12 @@ def _listed_files(out: Path, entries: list[Path]) -> dict[str, dict[str, Any]]:
     return manifest["files"]
 
 
+def _names(paths: list[Path]) -> str:
+    """The first few paths, for a message."""
+    shown = ", ".join(sorted(p.as_posix() for p in paths)[:_SHOWN])
+    return shown + (f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else "")
+
+
 def _fingerprint(path: Path) -> dict[str, Any] | None:
     if path.is_symlink() or not path.is_file():
         return None
@@ -124,9 +128,10 @@ def file_list(folder: Path) -> dict[str, dict[str, Any]]:
 def make_staging(out: Path) -> Path:
     """A fresh folder on the same disk as `out`: inside it when it exists, else beside it."""
     where = out if out.is_dir() else out.parent
+    staging = where / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.partial"
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=".partial", dir=where))
+        staging.mkdir(parents=True)  # with the user's umask, as the export folder it may become
+        return staging
     except OSError as exc:
         raise ExportError(f"cannot write to {where}: {exc.strerror}; pass a writable --out") from None
 

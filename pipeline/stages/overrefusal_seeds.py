@@ -3,7 +3,8 @@
 From one of:
 - `core_run`: the `core` dataset of another run in the same database (EvoRefuse seeds from
   TRIDENT-core); each seed keeps its core record as parent, so lineage runs back to the persona;
-- `file`: a user's jsonl, csv or parquet file, a saved dataset folder or a hub id, taking `column`;
+- `file`: a user's jsonl, csv or parquet file, a saved dataset folder or a hub id, taking `column`
+  (a text file is decoded strictly, as `encoding`: UTF-8 unless named);
 - neither: the small shipped set of harmless instructions that sound alarming
   (data/evorefuse/seeds.jsonl).
 Seeds are stripped, empty ones and exact repeats left out, and the first `limit` kept.
@@ -18,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from pipeline.config import ConfigError
 from pipeline.records import Record
 from pipeline.resources import data_dir
-from pipeline.sources import SourceError, column, read_rows
+from pipeline.sources import SourceError, check_encoding, column, read_rows
 from pipeline.stage import Stage, StageParams
 from pipeline.store import StoreError
 
@@ -28,6 +29,7 @@ class SeedsParams(StageParams):
     file: str | None = Field(default=None, description="jsonl/csv/parquet file, saved dataset or hub id")
     column: str = "instruction"
     split: str = "train"
+    encoding: str = Field(default="utf-8", description="of a jsonl or csv file (e.g. latin-1)")
     limit: int | None = Field(default=800, ge=1, description="seeds kept (published: 800)")
 
     @field_validator("file")
@@ -36,6 +38,14 @@ class SeedsParams(StageParams):
         if file and Path(file).suffix and not Path(file).exists():
             raise ValueError(f"{file}: file not found")
         return file
+
+    @field_validator("encoding")
+    @classmethod
+    def _known(cls, encoding: str) -> str:
+        try:
+            return check_encoding(encoding)
+        except SourceError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _one_source(self) -> SeedsParams:
@@ -62,7 +72,7 @@ class OverrefusalSeedsStage(Stage):
             found = [(r.data.get("instruction", ""), r) for r in parents]
         else:
             source = p.file or str(data_dir() / "evorefuse" / "seeds.jsonl")
-            rows = read_rows(source, split=p.split)
+            rows = read_rows(source, split=p.split, encoding=p.encoding)
             found = [(value, None) for value in column(rows, p.column, source)]
         records, seen = [], set()
         for text, parent in found:

@@ -190,6 +190,9 @@ class Store:
         names = ("run_id", "name", "seed", "created_at", "config_path", "sessions", "status", "records")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def run_ids(self) -> list[str]:
+        return [r for (r,) in self.con.execute("SELECT run_id FROM runs ORDER BY created_at").fetchall()]
+
     def run_config(self, run_id: str) -> dict[str, Any] | None:
         row = self.con.execute("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchone()
         return json.loads(row[0]) if row else None
