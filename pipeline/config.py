@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pipeline.config_errors import describe, unknown_key
 from pipeline.config_model import ConfigModel
 from pipeline.config_yaml import ConfigFileError, parse_yaml, read_config_text
+from pipeline.llm.outage import DEFAULT_OUTAGE_LIMIT_S
 from pipeline.llm.roles import EmbedderRole, Roles, redact_url
 from pipeline.records import content_hash
 from pipeline.stage import Stage, StageParams
@@ -44,6 +45,11 @@ class RunConfig(ConfigModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     roles: Roles = Field(default_factory=Roles)
     stages: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    outage_limit_s: float = Field(
+        default=DEFAULT_OUTAGE_LIMIT_S,
+        gt=0,
+        description="seconds a run waits for an unreachable endpoint before it stops with work pending",
+    )
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from pipeline.config import RunPlan
 from pipeline.context import RunContext
 from pipeline.llm.cache import CallCache
 from pipeline.llm.client import ATTEMPT_OFFSET, LLMPool, UsageBook
+from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import redact_url
-from pipeline.llm.types import FatalLLMError, LLMFailure
+from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
 from pipeline.records import Record
 from pipeline.stage import Drop, Stage
 from pipeline.status import live_status_path, publish_live_status, run_status
@@ -46,6 +47,16 @@ _URL = re.compile(r"https?://\S+")
 
 class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM: the run stopped at a transaction boundary and can be resumed."""
+
+
+class RunPaused(Exception):
+    """An endpoint stayed unreachable past the outage limit: the run stopped at a transaction
+    boundary with its work pending; the same command continues it with the same seeds."""
+
+    def __init__(self, summary: RunSummary, reason: str):
+        super().__init__(reason)
+        self.summary = summary
+        self.reason = reason
 
 
 @dataclass
@@ -95,6 +106,7 @@ class Runner:
         retry_failed: bool = False,
         progress: ProgressSink | None = None,
         argv: list[str] | None = None,
+        outage_limit: float | None = None,
     ):
         self.plan = plan
         self.store = store
@@ -107,6 +119,8 @@ class Runner:
         self._planned: dict[str, list[Record]] = {}  # the records of each source stage
         self._stopping = False
         self._fatal: BaseException | None = None
+        self._outage: EndpointOutage | None = None  # set when an outage outlasted the limit
+        self.outages = OutageBoard(outage_limit or plan.config.outage_limit_s)
 
     def run(self) -> RunSummary:
         return asyncio.run(self._main())
@@ -118,7 +132,7 @@ class Runner:
         db = StoreThread(self.store)
         cache = CallCache(db)
         usage = UsageBook(self.run_id)
-        pool = LLMPool(self.plan.config.roles, cache, usage)
+        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
         try:
             # Stages are built and sources planned (seed files read) before the run is recorded, so
@@ -157,6 +171,8 @@ class Runner:
             raise self._fatal
         counts = self.store.progress_counts(self.run_id)
         summary = RunSummary(self.run_id, status, resumed, time.monotonic() - started, counts)
+        if self._outage is not None:
+            raise RunPaused(summary, str(self._outage))
         if status == "interrupted":
             raise RunInterrupted(summary)
         return summary
@@ -189,6 +205,8 @@ class Runner:
                 task.cancel()
             await asyncio.gather(writer_task, publisher, return_exceptions=True)
             live_status_path(self.store.path).unlink(missing_ok=True)
+        if self._outage is not None:
+            return "outage"
         return "interrupted" if self._stopping else "completed"
 
     async def _wait(self, drivers: list[asyncio.Task], writer_task: asyncio.Task) -> None:
@@ -304,7 +322,7 @@ class Runner:
                 outcome: Any = await stage.process(item)
             except LLMFailure as failure:
                 outcome = failure
-            except (FatalLLMError, asyncio.CancelledError):
+            except (FatalLLMError, EndpointOutage, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a bug or bad data in one item must not end the run
                 log.debug("stage %s failed on %s", stage.name, item.id, exc_info=True)
@@ -315,6 +333,11 @@ class Runner:
         except FatalLLMError as exc:
             if self._fatal is None:
                 self._fatal = exc
+            self._stop()
+        except EndpointOutage as exc:  # not the item's fault: it stays pending
+            if self._outage is None:
+                self._outage = exc
+                log.error("stopping: %s", exc)
             self._stop()
         finally:
             state.inflight.pop(item.id, None)
@@ -380,6 +403,7 @@ class Runner:
             await asyncio.sleep(every)
             try:
                 report = await db.call(lambda s: run_status(s, self.run_id))
+                report["outages"] = self.outages.snapshot()
                 publish_live_status(self.store.path, report)
             except OSError as exc:  # a read-only folder: status is then unavailable during the run
                 log.debug("cannot publish live status: %s", exc)

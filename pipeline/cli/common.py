@@ -13,6 +13,11 @@ from rich.console import Console
 
 DEFAULT_DB = "data/safeset.duckdb"
 
+# Exit codes (README: Exit codes). 1 is left to Python: an unexpected error, with its traceback.
+EXIT_BAD_INPUT = 2  # a config, database, file or endpoint the user can fix; nothing half-written
+EXIT_PENDING = 3  # stopped with work pending (an outage past the limit, --max-items); run it again
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; finished work is committed
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -27,7 +32,7 @@ db_option = click.option(
 run_option = click.option("--run", "run_id", default=None, help="Run id or unique prefix (default: latest).")
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
@@ -45,6 +50,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (ConfigError, StoreError, FatalLLMError) as exc:
             fail(str(exc))
+        except KeyboardInterrupt:  # before a run's own handler is installed, or in another command
+            err_console.print("[yellow]Interrupted.[/]", highlight=False)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
