@@ -18,7 +18,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -32,7 +31,7 @@ from pipeline.context import RunContext
 from pipeline.llm.cache import CallCache
 from pipeline.llm.client import ATTEMPT_OFFSET, LLMPool, UsageBook
 from pipeline.llm.outage import OutageBoard
-from pipeline.llm.roles import redact_url
+from pipeline.llm.roles import redact_text
 from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
 from pipeline.records import Record
 from pipeline.stage import Drop, Stage
@@ -42,7 +41,6 @@ from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
-_URL = re.compile(r"https?://\S+")
 
 
 class RunInterrupted(Exception):
@@ -186,7 +184,7 @@ class Runner:
             )
         )
         # The command line is stored without the credentials an --endpoint URL may carry.
-        argv = [_URL.sub(lambda m: redact_url(m[0]), arg) for arg in self.argv]
+        argv = [redact_text(arg) for arg in self.argv]
         session = await db.call(lambda s: s.start_session(self.run_id, os.getpid(), argv))
         return resumed, session
 

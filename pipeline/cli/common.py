@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,9 @@ run_option = click.option("--run", "run_id", default=None, help="Run id or uniqu
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from pipeline.llm.roles import redact_text
+
+    err_console.print(f"[bold red]error:[/] {redact_text(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -60,11 +63,31 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 _NOISY = ("httpx", "httpcore", "openai", "urllib3", "filelock", "sentence_transformers", "aiohttp")
 
 
+class RedactUrls(logging.Filter):
+    """Rewrites every record that reaches the handler, ours and third-party ones (httpx and openai log
+    each request's URL at debug), so no URL is shown with its user:password@ or query string. A
+    traceback holding such a URL is rendered here, redacted, instead of by the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.llm.roles import redact_text
+
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            if redact_text(trace) != trace:
+                message, record.exc_info, record.exc_text = f"{message}\n{trace}", None, None
+        redacted = redact_text(message)
+        if redacted != record.msg or record.args:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 def setup_logging(verbose: bool) -> None:
     """safeset's own messages at INFO (DEBUG with --verbose); libraries' chatter only with --verbose."""
     from rich.logging import RichHandler
 
     handler = RichHandler(console=err_console, show_path=verbose, markup=False)
+    handler.addFilter(RedactUrls())
     if not verbose:
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith(_NOISY))
     logging.basicConfig(

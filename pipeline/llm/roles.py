@@ -154,6 +154,14 @@ class Roles(ConfigModel):
         return list(value) if isinstance(value, list) else [value]
 
 
+_ANY_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str) -> str:
+    """`text` with every URL in it redacted (for log lines, messages and stored command lines)."""
+    return _ANY_URL.sub(lambda m: redact_url(m[0]), text) if "://" in text else text
+
+
 def redact_url(url: str) -> str:
     """Drop user:password@ and the query string from a URL before it is stored or logged."""
     parts = urlsplit(url)
