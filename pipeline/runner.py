@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
+SOURCE_BATCH = 5_000  # planned records committed per transaction
 
 
 class RunInterrupted(Exception):
@@ -116,6 +118,7 @@ class Runner:
         self._states: dict[str, _StageState] = {}
         self._planned: dict[str, list[Record]] = {}  # the records of each source stage
         self._stopping = False
+        self._stopped = asyncio.Event()  # set with _stopping, for what awaits the stop
         self._fatal: BaseException | None = None
         self._outage: EndpointOutage | None = None  # set when an outage outlasted the limit
         self.outages = OutageBoard(outage_limit or plan.config.outage_limit_s)
@@ -132,23 +135,26 @@ class Runner:
         usage = UsageBook(self.run_id)
         pool = LLMPool(self.plan.config.roles, cache, usage, self.outages)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
+        self._install_signal_handlers()  # first of all: Ctrl-C works while sources are planned
         try:
             # Stages are built and sources planned (seed files read) before the run is recorded, so
             # bad input stops the run with nothing written.
             for stage_plan in self.plan.stages:
                 stage = stage_plan.cls(stage_plan.params, context.for_stage(stage_plan.cls.name))
                 self._states[stage.name] = _StageState(stage)
-                if stage.is_source():  # on a worker thread, so plan() may read the store
-                    self._planned[stage.name] = await asyncio.to_thread(stage.plan)
+                if stage.is_source():
+                    self._planned[stage.name] = await self._plan_source(stage)
+                if self._stopping:
+                    raise RunInterrupted(RunSummary(self.run_id, "interrupted", False, 0.0, {}))
             resumed, session = await self._open_session(db)
         except BaseException:
+            self._remove_signal_handlers()
             await pool.aclose()
             db.shutdown()
             raise
         writer = Writer(db, cache, usage)
         writer.listeners.append(self._on_commit)
         status = "crashed"
-        self._install_signal_handlers()
         try:
             status = await self._drive_all(db, writer)
         finally:
@@ -174,6 +180,32 @@ class Runner:
         if status == "interrupted":
             raise RunInterrupted(summary)
         return summary
+
+    async def _plan_source(self, stage: Stage) -> list[Record]:
+        """`stage.plan()` on a daemon thread of its own (so plan() may read the store), given up at
+        once when the run is stopped: Ctrl-C never waits for a long plan to finish."""
+        loop = asyncio.get_running_loop()
+        planned: asyncio.Future[list[Record]] = loop.create_future()
+
+        def settle(outcome: Any, failed: bool) -> None:
+            if not planned.done():
+                planned.set_exception(outcome) if failed else planned.set_result(outcome)
+
+        def work() -> None:
+            try:
+                outcome, failed = stage.plan(), False
+            except BaseException as exc:
+                outcome, failed = exc, True
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
+                loop.call_soon_threadsafe(settle, outcome, failed)
+
+        threading.Thread(target=work, name=f"plan:{stage.name}", daemon=True).start()
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({planned, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        return planned.result() if planned.done() else []
 
     async def _open_session(self, db: StoreThread) -> tuple[bool, int]:
         config = self.plan.config
@@ -244,8 +276,13 @@ class Runner:
         records = self._planned[stage.name]
         if self.max_items is not None:
             records = records[: self.max_items]
-        writer.add(records)
-        await writer.flush()
+        # In transactions of a bounded size, so that a stop never waits for one huge commit (a
+        # resumed run plans the same records again; those already committed are skipped).
+        for start in range(0, len(records), SOURCE_BATCH):
+            if self._stopping:
+                return
+            writer.add(records[start : start + SOURCE_BATCH])
+            await writer.flush()
 
     async def _run_streaming(self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer) -> None:
         upstream = [self._states[n] for n in stage.consumes if n != stage.name]
@@ -408,6 +445,7 @@ class Runner:
 
     def _stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         for state in self._states.values():
             state.wake.set()
 

@@ -45,17 +45,19 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pipeline.config import ConfigError
-        from pipeline.llm.types import FatalLLMError
-        from pipeline.store import StoreError
-
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, StoreError, FatalLLMError) as exc:
-            fail(str(exc))
         except KeyboardInterrupt:  # before a run's own handler is installed, or in another command
             err_console.print("[yellow]Interrupted.[/]", highlight=False)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            from pipeline.config import ConfigError
+            from pipeline.llm.types import FatalLLMError
+            from pipeline.store import StoreError
+
+            if isinstance(exc, ConfigError | StoreError | FatalLLMError):
+                fail(str(exc))
+            raise
 
     return wrapper
 
