@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.config_errors import describe, unknown_key
+from pipeline.config_model import ConfigModel
+from pipeline.config_yaml import ConfigFileError, parse_yaml, read_config_text
+from pipeline.llm.outage import DEFAULT_OUTAGE_LIMIT_S
 from pipeline.llm.roles import EmbedderRole, Roles, redact_url
 from pipeline.records import content_hash
 from pipeline.stage import Stage, StageParams
@@ -36,13 +39,17 @@ class ConfigError(Exception):
         super().__init__(f"{source}: invalid config\n{lines}")
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RunConfig(ConfigModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     description: str | None = None
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     roles: Roles = Field(default_factory=Roles)
     stages: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    outage_limit_s: float = Field(
+        default=DEFAULT_OUTAGE_LIMIT_S,
+        gt=0,
+        description="seconds a run waits for an unreachable endpoint before it stops with work pending",
+    )
 
 
 @dataclass(frozen=True)
@@ -91,13 +98,9 @@ def load_config(
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(source, ["file not found; ready configs are in configs/"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [f"cannot read the file: {exc}"]) from None
-    try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(read_config_text(path))
+    except ConfigFileError as exc:
+        raise ConfigError(source, [str(exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -9,6 +9,7 @@ against the model to drop them and to find the keys allowed where an unknown key
 from __future__ import annotations
 
 import difflib
+import reprlib
 import types
 import typing
 from typing import Any
@@ -48,12 +49,14 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple = ()) -
             parent_path, parent = _walk(model, tuple(error["loc"])[:-1])
             allowed = list(parent.model_fields) if parent is not None else []
             problems.append(unknown_key(prefix + parent_path + (path[-1],), path[-1], allowed))
+        elif kind in ("looks_like_secret", "plan_too_large"):  # the value is not repeated
+            problems.append(f"{where}: {error['msg']}")
         elif kind == "missing":
             problems.append(f"{where}: required, but missing")
         elif kind in ("literal_error", "enum"):
-            problems.append(f"{where}: got {got!r}; allowed: {ctx['expected']}")
+            problems.append(f"{where}: got {_short(got)}; allowed: {ctx['expected']}")
         elif kind == "union_tag_invalid":
-            problems.append(f"{where}: got {ctx['tag']!r}; allowed: {ctx['expected_tags']}")
+            problems.append(f"{where}: got {_short(ctx['tag'])}; allowed: {ctx['expected_tags']}")
         elif kind == "union_tag_not_found":
             problems.append(f"{where}.{ctx['discriminator'].strip(chr(39))}: required, but missing")
         else:
@@ -164,6 +167,12 @@ def _path(loc: tuple) -> str:
     return text or "(top level)"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 50, 50
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
 def _short(value: object) -> str:
-    text = repr(value)
+    """A repr of at most 60 characters, built without ever forming the whole repr of a huge value."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

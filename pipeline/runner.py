@@ -18,9 +18,9 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -31,8 +31,9 @@ from pipeline.config import RunPlan
 from pipeline.context import RunContext
 from pipeline.llm.cache import CallCache
 from pipeline.llm.client import ATTEMPT_OFFSET, LLMPool, UsageBook
-from pipeline.llm.roles import redact_url
-from pipeline.llm.types import FatalLLMError, LLMFailure
+from pipeline.llm.outage import OutageBoard
+from pipeline.llm.roles import redact_text
+from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
 from pipeline.records import Record
 from pipeline.stage import Drop, Stage
 from pipeline.status import live_status_path, publish_live_status, run_status
@@ -41,11 +42,21 @@ from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
-_URL = re.compile(r"https?://\S+")
+SOURCE_BATCH = 5_000  # planned records committed per transaction
 
 
 class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM: the run stopped at a transaction boundary and can be resumed."""
+
+
+class RunPaused(Exception):
+    """An endpoint stayed unreachable past the outage limit: the run stopped at a transaction
+    boundary with its work pending; the same command continues it with the same seeds."""
+
+    def __init__(self, summary: RunSummary, reason: str):
+        super().__init__(reason)
+        self.summary = summary
+        self.reason = reason
 
 
 @dataclass
@@ -95,6 +106,7 @@ class Runner:
         retry_failed: bool = False,
         progress: ProgressSink | None = None,
         argv: list[str] | None = None,
+        outage_limit: float | None = None,
     ):
         self.plan = plan
         self.store = store
@@ -106,7 +118,10 @@ class Runner:
         self._states: dict[str, _StageState] = {}
         self._planned: dict[str, list[Record]] = {}  # the records of each source stage
         self._stopping = False
+        self._stopped = asyncio.Event()  # set with _stopping, for what awaits the stop
         self._fatal: BaseException | None = None
+        self._outage: EndpointOutage | None = None  # set when an outage outlasted the limit
+        self.outages = OutageBoard(outage_limit or plan.config.outage_limit_s)
 
     def run(self) -> RunSummary:
         return asyncio.run(self._main())
@@ -118,25 +133,28 @@ class Runner:
         db = StoreThread(self.store)
         cache = CallCache(db)
         usage = UsageBook(self.run_id)
-        pool = LLMPool(self.plan.config.roles, cache, usage)
+        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
+        self._install_signal_handlers()  # first of all: Ctrl-C works while sources are planned
         try:
             # Stages are built and sources planned (seed files read) before the run is recorded, so
             # bad input stops the run with nothing written.
             for stage_plan in self.plan.stages:
                 stage = stage_plan.cls(stage_plan.params, context.for_stage(stage_plan.cls.name))
                 self._states[stage.name] = _StageState(stage)
-                if stage.is_source():  # on a worker thread, so plan() may read the store
-                    self._planned[stage.name] = await asyncio.to_thread(stage.plan)
+                if stage.is_source():
+                    self._planned[stage.name] = await self._plan_source(stage)
+                if self._stopping:
+                    raise RunInterrupted(RunSummary(self.run_id, "interrupted", False, 0.0, {}))
             resumed, session = await self._open_session(db)
         except BaseException:
+            self._remove_signal_handlers()
             await pool.aclose()
             db.shutdown()
             raise
         writer = Writer(db, cache, usage)
         writer.listeners.append(self._on_commit)
         status = "crashed"
-        self._install_signal_handlers()
         try:
             status = await self._drive_all(db, writer)
         finally:
@@ -157,9 +175,37 @@ class Runner:
             raise self._fatal
         counts = self.store.progress_counts(self.run_id)
         summary = RunSummary(self.run_id, status, resumed, time.monotonic() - started, counts)
+        if self._outage is not None:
+            raise RunPaused(summary, str(self._outage))
         if status == "interrupted":
             raise RunInterrupted(summary)
         return summary
+
+    async def _plan_source(self, stage: Stage) -> list[Record]:
+        """`stage.plan()` on a daemon thread of its own (so plan() may read the store), given up at
+        once when the run is stopped: Ctrl-C never waits for a long plan to finish."""
+        loop = asyncio.get_running_loop()
+        planned: asyncio.Future[list[Record]] = loop.create_future()
+
+        def settle(outcome: Any, failed: bool) -> None:
+            if not planned.done():
+                planned.set_exception(outcome) if failed else planned.set_result(outcome)
+
+        def work() -> None:
+            try:
+                outcome, failed = stage.plan(), False
+            except BaseException as exc:
+                outcome, failed = exc, True
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
+                loop.call_soon_threadsafe(settle, outcome, failed)
+
+        threading.Thread(target=work, name=f"plan:{stage.name}", daemon=True).start()
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({planned, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        return planned.result() if planned.done() else []
 
     async def _open_session(self, db: StoreThread) -> tuple[bool, int]:
         config = self.plan.config
@@ -170,7 +216,7 @@ class Runner:
             )
         )
         # The command line is stored without the credentials an --endpoint URL may carry.
-        argv = [_URL.sub(lambda m: redact_url(m[0]), arg) for arg in self.argv]
+        argv = [redact_text(arg) for arg in self.argv]
         session = await db.call(lambda s: s.start_session(self.run_id, os.getpid(), argv))
         return resumed, session
 
@@ -189,6 +235,8 @@ class Runner:
                 task.cancel()
             await asyncio.gather(writer_task, publisher, return_exceptions=True)
             live_status_path(self.store.path).unlink(missing_ok=True)
+        if self._outage is not None:
+            return "outage"
         return "interrupted" if self._stopping else "completed"
 
     async def _wait(self, drivers: list[asyncio.Task], writer_task: asyncio.Task) -> None:
@@ -228,8 +276,13 @@ class Runner:
         records = self._planned[stage.name]
         if self.max_items is not None:
             records = records[: self.max_items]
-        writer.add(records)
-        await writer.flush()
+        # In transactions of a bounded size, so that a stop never waits for one huge commit (a
+        # resumed run plans the same records again; those already committed are skipped).
+        for start in range(0, len(records), SOURCE_BATCH):
+            if self._stopping:
+                return
+            writer.add(records[start : start + SOURCE_BATCH])
+            await writer.flush()
 
     async def _run_streaming(self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer) -> None:
         upstream = [self._states[n] for n in stage.consumes if n != stage.name]
@@ -304,7 +357,7 @@ class Runner:
                 outcome: Any = await stage.process(item)
             except LLMFailure as failure:
                 outcome = failure
-            except (FatalLLMError, asyncio.CancelledError):
+            except (FatalLLMError, EndpointOutage, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a bug or bad data in one item must not end the run
                 log.debug("stage %s failed on %s", stage.name, item.id, exc_info=True)
@@ -315,6 +368,11 @@ class Runner:
         except FatalLLMError as exc:
             if self._fatal is None:
                 self._fatal = exc
+            self._stop()
+        except EndpointOutage as exc:  # not the item's fault: it stays pending
+            if self._outage is None:
+                self._outage = exc
+                log.error("stopping: %s", exc)
             self._stop()
         finally:
             state.inflight.pop(item.id, None)
@@ -382,12 +440,14 @@ class Runner:
             await asyncio.sleep(every)
             try:
                 report = await db.call(lambda s: run_status(s, self.run_id))
+                report["outages"] = self.outages.snapshot()
                 publish_live_status(self.store.path, {**report, "runs": runs})
             except OSError as exc:  # a read-only folder: status is then unavailable during the run
                 log.debug("cannot publish live status: %s", exc)
 
     def _stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         for state in self._states.values():
             state.wake.set()
 

@@ -23,18 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from pipeline.config_model import ConfigModel
 from pipeline.llm.roles import RUNTIME
 from pipeline.llm.types import ChatRequest, Result
 from pipeline.prompts import PromptTemplate, load_prompt
 from pipeline.records import Record
 
 
-class StageParams(BaseModel):
+class StageParams(ConfigModel):
     """Settings every stage has; each stage extends it with its own (`stages.<name>` in a config)."""
 
-    model_config = ConfigDict(extra="forbid")
     concurrency: int = Field(default=64, ge=1, description="items in flight", json_schema_extra=RUNTIME)
 
 

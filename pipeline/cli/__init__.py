@@ -6,6 +6,8 @@ an example.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pipeline import __version__
@@ -23,4 +25,8 @@ def main() -> None:
     """
 
 
-from pipeline.cli import eval, export, finetune, inspect, report, run, runs, score, status  # noqa: E402,F401  (commands register on import)
+try:  # commands register on import; Ctrl-C while they load is an interrupt like any other
+    from pipeline.cli import eval, export, finetune, inspect, report, run, runs, score, status  # noqa: E402,F401
+except KeyboardInterrupt:
+    sys.stderr.write("Interrupted.\n")
+    sys.exit(130)

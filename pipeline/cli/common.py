@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,11 @@ import click
 from rich.console import Console
 
 DEFAULT_DB = "data/safeset.duckdb"
+
+# Exit codes (README: Exit codes). 1 is left to Python: an unexpected error, with its traceback.
+EXIT_BAD_INPUT = 2  # a config, database, file or endpoint the user can fix; nothing half-written
+EXIT_PENDING = 3  # stopped with work pending (an outage past the limit, --max-items); run it again
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; finished work is committed
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,8 +33,10 @@ db_option = click.option(
 run_option = click.option("--run", "run_id", default=None, help="Run id or unique prefix (default: latest).")
 
 
-def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    from pipeline.llm.roles import redact_text
+
+    err_console.print(f"[bold red]error:[/] {redact_text(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -37,14 +45,19 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pipeline.config import ConfigError
-        from pipeline.llm.types import FatalLLMError
-        from pipeline.store import StoreError
-
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, StoreError, FatalLLMError) as exc:
-            fail(str(exc))
+        except KeyboardInterrupt:  # before a run's own handler is installed, or in another command
+            err_console.print("[yellow]Interrupted.[/]", highlight=False)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            from pipeline.config import ConfigError
+            from pipeline.llm.types import FatalLLMError
+            from pipeline.store import StoreError
+
+            if isinstance(exc, ConfigError | StoreError | FatalLLMError):
+                fail(str(exc))
+            raise
 
     return wrapper
 
@@ -52,11 +65,31 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 _NOISY = ("httpx", "httpcore", "openai", "urllib3", "filelock", "sentence_transformers", "aiohttp")
 
 
+class RedactUrls(logging.Filter):
+    """Rewrites every record that reaches the handler, ours and third-party ones (httpx and openai log
+    each request's URL at debug), so no URL is shown with its user:password@ or query string. A
+    traceback holding such a URL is rendered here, redacted, instead of by the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.llm.roles import redact_text
+
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            if redact_text(trace) != trace:
+                message, record.exc_info, record.exc_text = f"{message}\n{trace}", None, None
+        redacted = redact_text(message)
+        if redacted != record.msg or record.args:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 def setup_logging(verbose: bool) -> None:
     """safeset's own messages at INFO (DEBUG with --verbose); libraries' chatter only with --verbose."""
     from rich.logging import RichHandler
 
     handler = RichHandler(console=err_console, show_path=verbose, markup=False)
+    handler.addFilter(RedactUrls())
     if not verbose:
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith(_NOISY))
     logging.basicConfig(

@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from pipeline.cli import main
-from pipeline.cli.common import console, db_option, err_console, setup_logging, user_errors
+from pipeline.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_PENDING,
+    console,
+    db_option,
+    err_console,
+    setup_logging,
+    user_errors,
+)
 
 
 @main.command()
@@ -20,6 +28,13 @@ from pipeline.cli.common import console, db_option, err_console, setup_logging, 
 @click.option("--max-items", type=click.IntRange(min=1), help="Process at most N items per stage.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), help="Override the config's seed.")
 @click.option("--retry-failed", is_flag=True, help="Retry the items that failed in earlier sessions.")
+@click.option(
+    "--outage-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="How long to wait for an unreachable endpoint before stopping (default: the config's "
+    "outage_limit_s, 600).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @user_errors
 def run(
@@ -30,13 +45,20 @@ def run(
     max_items: int | None,
     seed: int | None,
     retry_failed: bool,
+    outage_limit: float | None,
     verbose: bool,
 ) -> None:
     """Run the stages of CONFIG, or resume the run if it was stopped.
 
     The run is named by its config and seed: the same command again skips finished items and
     replays cached LLM answers, so it continues where it stopped. Ctrl-C stops at a transaction
-    boundary.
+    boundary. An unreachable endpoint pauses the run until it answers again, for at most
+    --outage-limit seconds.
+
+    \b
+    Exit codes: 0 finished, nothing pending; 2 bad input (config, database, endpoint refused
+    the key); 3 stopped with work pending (an outage past the limit, or --max-items); 130
+    interrupted (Ctrl-C, SIGTERM).
 
     \b
     Examples:
@@ -47,7 +69,8 @@ def run(
     setup_logging(verbose)
     from pipeline.cli.progress import RichProgress
     from pipeline.config import ConfigError, load_config
-    from pipeline.runner import RunInterrupted, Runner
+    from pipeline.runner import RunInterrupted, Runner, RunPaused
+    from pipeline.status import run_status
     from pipeline.store import Store
 
     plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
@@ -56,7 +79,13 @@ def run(
     try:
         progress = RichProgress(console)
         runner = Runner(
-            plan, store, max_items=max_items, retry_failed=retry_failed, progress=progress, argv=sys.argv
+            plan,
+            store,
+            max_items=max_items,
+            retry_failed=retry_failed,
+            progress=progress,
+            argv=sys.argv,
+            outage_limit=outage_limit,
         )
         try:
             summary = runner.run()
@@ -67,7 +96,19 @@ def run(
                 highlight=False,
                 soft_wrap=True,
             )
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
+        except RunPaused as paused:
+            pending = _pending(run_status(store, paused.summary.run_id))
+            again = shlex.join(["safeset", *sys.argv[1:]])
+            err_console.print(
+                f"[yellow]Stopped:[/] {paused.reason}.\nPending: {pending or 'nothing'}. Finished items "
+                f"are committed; once the endpoint answers, continue (same seeds, same dataset) with:\n"
+                f"  {again}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(EXIT_PENDING)
+        report = run_status(store, summary.run_id)
     except ConfigError:  # a seed file that cannot be read: leave no empty database behind
         store.close()
         if created:
@@ -76,9 +117,42 @@ def run(
         raise
     finally:
         store.close()
+    pending = _pending(report)
     verb = "resumed and finished" if summary.resumed else "finished"
+    if pending:
+        verb = "stopped with work pending" + (" (--max-items)" if max_items is not None else "")
     console.print(f"run [bold]{summary.run_id}[/] {verb} in {summary.seconds:.1f}s", highlight=False)
     for stage, counts in summary.counts.items():
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         console.print(f"  {stage}: {parts}", highlight=False)
+    failed = sum(c["failed"] for c in report["stages"].values())
+    if failed:
+        again = shlex.join(["safeset", *sys.argv[1:], *([] if retry_failed else ["--retry-failed"])])
+        console.print(
+            f"{failed} item(s) failed for good; `safeset status --db {shlex.quote(db_path)}` lists why. "
+            f"Retry them with:\n  {again}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"see: safeset status --db {shlex.quote(db_path)}", highlight=False)
+    if pending:
+        again = shlex.join(["safeset", *_without_max_items(sys.argv[1:])])
+        console.print(f"Pending: {pending}. Continue with:\n  {again}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_PENDING)
+
+
+def _pending(report: dict) -> str:
+    """The pending items per stage of a `run_status` report, e.g. "scenarios 12, core 40"."""
+    return ", ".join(f"{name} {c['pending']}" for name, c in report["stages"].items() if c["pending"])
+
+
+def _without_max_items(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--max-items":
+            skip = True
+        elif not arg.startswith("--max-items="):
+            out.append(arg)
+    return out

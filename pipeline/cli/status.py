@@ -73,6 +73,12 @@ def _check_live_run(report: dict[str, Any], run_id: str | None, db_path: str, pi
 
 def _print_report(report: dict[str, Any]) -> None:
     console.print(f"run [bold]{report['run']}[/]", highlight=False)
+    for down in report.get("outages", []):  # only in the live status of a running run
+        console.print(
+            f"[yellow]endpoint {down['endpoint']} unreachable since {down['since']}[/] ({down['reason']}), "
+            "retrying",
+            highlight=False,
+        )
     table = Table("stage", "done", "dropped", "failed", "pending", "records", box=None)
     for name, counts in report["stages"].items():
         table.add_row(

@@ -8,6 +8,7 @@ says what was wrong. Every attempt's raw answer is cached, so a resumed run repl
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from contextvars import ContextVar
 
@@ -15,9 +16,10 @@ from pydantic import BaseModel
 
 from pipeline.llm.backends import Backend, create_backend
 from pipeline.llm.cache import CallCache
+from pipeline.llm.outage import DEFAULT_OUTAGE_LIMIT_S, OutageBoard
 from pipeline.llm.parsing import parse_answer, strict_schema
 from pipeline.llm.roles import LLM_ROLES, Price, RoleConfig, Roles
-from pipeline.llm.types import ChatRequest, LLMFailure, Result
+from pipeline.llm.types import ChatRequest, Completion, LLMFailure, Result, Unreachable
 from pipeline.records import canonical_json, derive_seed
 from pipeline.store import UsageDelta
 
@@ -43,8 +45,17 @@ class UsageBook:
 
 
 class LLMClient:
-    def __init__(self, backend: Backend, config: RoleConfig, cache: CallCache, usage: UsageBook, stage: str):
+    def __init__(
+        self,
+        backend: Backend,
+        config: RoleConfig,
+        cache: CallCache,
+        usage: UsageBook,
+        stage: str,
+        outages: OutageBoard | None = None,
+    ):
         self.backend = backend
+        self.outages = outages or OutageBoard(DEFAULT_OUTAGE_LIMIT_S)
         self.config = config
         self.cache = cache
         self.usage = usage
@@ -69,10 +80,11 @@ class LLMClient:
                 seed = derive_seed(request.key(), attempt)
                 attempt_request = request.model_copy(update={"seed": seed})
             try:
-                completion, cached = await self.cache.fetch(attempt_request, self.backend.complete)
-            except LLMFailure:
+                completion, cached = await self._fetch(attempt_request)
+            except LLMFailure as failure:
+                # No answer was spent on this attempt: a retry of the item asks it again, same seed.
                 self.usage.add(self.stage, self.model, failed=1)
-                raise
+                raise LLMFailure(failure.reason, attempt) from None
             self._account(completion, cached)
             parsed, reason = self._parse_all(completion, schema) if schema is not None else ([], None)
             if reason is None:
@@ -88,6 +100,22 @@ class LLMClient:
         raise LLMFailure(
             f"answer broke the {schema.__name__} schema {tries} time(s); last: {reason}", offset + tries
         )
+
+    async def _fetch(self, request: ChatRequest) -> tuple[Completion, bool]:
+        """The answer (cached or new), waiting out an outage of the endpoint however long it lasts,
+        up to the run's outage limit."""
+        stuck_since, tries = 0.0, 0
+        while True:
+            try:
+                completion, cached = await self.cache.fetch(request, self.backend.complete)
+            except Unreachable as exc:
+                stuck_since = stuck_since or time.monotonic()
+                await self.outages.wait(exc, stuck_since, tries)
+                tries += 1
+                continue
+            if not cached:
+                self.outages.report_up(completion.endpoint)
+            return completion, cached
 
     @staticmethod
     def _parse_all(completion, schema: type[BaseModel]) -> tuple[list[BaseModel], str | None]:
@@ -126,10 +154,11 @@ class LLMPool:
     """The backends of a run, one per distinct role config, shared by every stage that uses it
     (so an endpoint has one concurrency limit however many stages call it)."""
 
-    def __init__(self, roles: Roles, cache: CallCache, usage: UsageBook):
+    def __init__(self, roles: Roles, cache: CallCache, usage: UsageBook, outages: OutageBoard | None = None):
         self.roles = roles
         self.cache = cache
         self.usage = usage
+        self.outages = outages or OutageBoard(DEFAULT_OUTAGE_LIMIT_S)
         self._backends: dict[str, Backend] = {}
 
     def clients(self, role: str, stage: str) -> list[LLMClient]:
@@ -138,7 +167,7 @@ class LLMPool:
         configs = self.roles.resolve(role)
         if not configs:
             raise ValueError(f"stage {stage!r} needs the {role} role; set roles.{role} or roles.default")
-        return [LLMClient(self._backend(c), c, self.cache, self.usage, stage) for c in configs]
+        return [LLMClient(self._backend(c), c, self.cache, self.usage, stage, self.outages) for c in configs]
 
     def client(self, role: str, stage: str) -> LLMClient:
         return self.clients(role, stage)[0]

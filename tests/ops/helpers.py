@@ -104,16 +104,22 @@ def remount_read_only(path: Path) -> None:
 
 class ServerProcess:
     """A scripted chat server in a process of its own, so it does not share the GIL with the client
-    under test: `url`, `stats()` (a copy of its Stats), `stop()`."""
+    under test: `url`, `stats()` (a copy of its Stats), `stop()`, `kill()` (an outage: SIGKILL, open
+    connections reset). `port` binds a given port, e.g. to bring a killed server back."""
 
-    def __init__(self, **server_args: object):
+    def __init__(self, port: int = 0, **server_args: object):
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(server_args, child), daemon=True)
+        self._process = context.Process(target=_serve, args=(server_args, port, child), daemon=True)
         self._process.start()
         self.url: str = self._conn.recv()
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    def kill(self) -> None:
+        self._process.kill()
+        self._process.join(10)
 
     def stats(self):
         self._conn.send("stats")
@@ -131,11 +137,11 @@ class ServerProcess:
         self.stop()
 
 
-def _serve(server_args: dict, conn) -> None:
+def _serve(server_args: dict, port: int, conn) -> None:
     from tests.servers.chat_server import ChatServer
 
     server = ChatServer(**server_args)
-    conn.send(server.start())
+    conn.send(server.start(port))
     while (message := conn.recv()) != "stop":
         if message == "stats":
             conn.send(server.stats)

@@ -5,7 +5,9 @@ under its own adaptive limiter; a retry goes elsewhere when it can, and an endpo
 pushed back (429, 5xx, timeout) rests a while, so a broken one gets only an occasional probe.
 Transport faults (429, 5xx, timeouts, dropped connections, unreadable bodies) are retried with
 exponential jitter, honouring Retry-After; what is still failing after `max_retries` becomes an
-`LLMFailure`. Authentication and unknown-model errors stop the run.
+`LLMFailure`. An endpoint that does not answer at all (connection refused or reset, DNS, connect
+timeout; or 502/503/504 through every retry) raises `Unreachable`: an outage, which the client
+waits out (pipeline.llm.outage). Authentication and unknown-model errors stop the run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 from pydantic import ValidationError
@@ -23,7 +26,7 @@ from tenacity.wait import wait_base
 
 from pipeline.llm.limiter import AdaptiveLimiter, Dispatcher, MinuteBudget
 from pipeline.llm.roles import OpenAIRole, redact_url
-from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample
+from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample, Unreachable
 
 _TRANSIENT = (
     openai.RateLimitError,
@@ -35,10 +38,21 @@ _TRANSIENT = (
 )
 
 
+_GATEWAY_DOWN = (502, 503, 504)
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
     return isinstance(exc, _TRANSIENT)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """No answer at all: refused, reset or dropped connections, DNS failures, connect timeouts (a
+    read timeout is a slow answer, not an outage)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return isinstance(exc.__cause__, httpx.ConnectTimeout)
+    return isinstance(exc, openai.APIConnectionError)
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -124,7 +138,7 @@ class OpenAIBackend:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=_WaitRetryAfter(),
-            retry=retry_if_exception(_is_transient),
+            retry=retry_if_exception(lambda exc: _is_transient(exc) and not _is_unreachable(exc)),
             reraise=True,
         )
         tried: _Endpoint | None = None  # the endpoint of the last attempt, which a retry avoids
@@ -149,8 +163,12 @@ class OpenAIBackend:
                     f"{tried.shown} (HTTP 404); check the role's model and base_urls"
                 ) from None
             n = attempt.retry_state.attempt_number
+            if exc.status_code in _GATEWAY_DOWN:  # through every retry: the server behind it is down
+                raise Unreachable(tried.shown, f"{_describe(exc)} after {n} attempt(s)") from None
             raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
         except _TRANSIENT as exc:
+            if _is_unreachable(exc):
+                raise Unreachable(tried.shown if tried else "?", _describe(exc)) from None
             n = attempt.retry_state.attempt_number
             raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
         raise AssertionError("unreachable")
