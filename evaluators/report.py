@@ -10,6 +10,7 @@ from typing import Any
 
 from evaluators import svg
 from evaluators.eval_report import eval_section
+from evaluators.judge_report import judge_section
 from evaluators.report_data import ReportData
 from evaluators.scorecard import headline, token_convention
 from pipeline import __version__
@@ -42,6 +43,7 @@ def render(data: ReportData) -> str:
         _evolution(data),
         _history(data),
         eval_section(data.evals, data.eval_categories),
+        judge_section(data.judges),
         _failures(data),
     ]
     return (

@@ -23,4 +23,4 @@ def main() -> None:
     """
 
 
-from pipeline.cli import eval, export, finetune, inspect, report, run, runs, score, status  # noqa: E402,F401  (commands register on import)
+from pipeline.cli import eval, export, finetune, inspect, judges, report, run, runs, score, status  # noqa: E402,F401  (commands register on import)
