@@ -39,13 +39,13 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def compute(store: Store, run_id: str, files: dict[str, str]) -> list[JudgeResult]:
-    """One result per judge (and model) of the run: every labelled row counts, a row without a verdict
-    as failed."""
+def compute(store: Store, run_id: str, model: str, files: dict[str, str]) -> list[JudgeResult]:
+    """One result per judge of the run (the judge role's `model`): every labelled row counts, a row
+    without a verdict as failed."""
     rows = store.con.execute(
         """
         SELECT i.data ->> '$.judge.name', i.data ->> '$.question', (i.data ->> '$.label')::BOOLEAN,
-               i.category, v.model, (v.data ->> '$.predicted')::BOOLEAN, v.data -> '$.categories'
+               i.category, (v.data ->> '$.predicted')::BOOLEAN, v.data -> '$.categories'
         FROM records i
         LEFT JOIN records v ON v.run_id = i.run_id AND v.stage = 'judge_verdicts' AND v.parent_ids[1] = i.id
         WHERE i.run_id = ? AND i.stage = 'judge_items'
@@ -53,14 +53,11 @@ def compute(store: Store, run_id: str, files: dict[str, str]) -> list[JudgeResul
         """,
         [run_id],
     ).fetchall()
-    models = {judge: model for judge, _, _, _, model, _, _ in rows if model}
     results: dict[str, JudgeResult] = {}
     categories: dict[str, list[bool]] = {}
     cells = {(True, True): "tp", (False, True): "fp", (True, False): "fn", (False, False): "tn"}
-    for judge, question, label, category, _, predicted, judged in rows:
-        result = results.setdefault(
-            judge, JudgeResult(judge, models.get(judge, "-"), question, files[question])
-        )
+    for judge, question, label, category, predicted, judged in rows:
+        result = results.setdefault(judge, JudgeResult(judge, model, question, files[question]))
         result.n += 1
         if predicted is None:
             result.failed += 1

@@ -46,8 +46,9 @@ def validate_judges(
     store = Store.open(db_path)
     try:
         summary = Runner(plan, store, progress=progress).run()
-        params = plan.stage("judge_items").params
-        results = compute(store, summary.run_id, params.files)  # type: ignore[attr-defined]
+        files = plan.stage("judge_items").params.files  # type: ignore[attr-defined]
+        model = plan.config.roles.resolve("judge")[0].model
+        results = compute(store, summary.run_id, model, files)
         save(store, summary.run_id, results)
         return JudgesOutcome(summary, results)
     finally:

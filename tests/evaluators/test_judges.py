@@ -276,3 +276,33 @@ def test_a_config_without_judges_is_an_error(chat_server, write_config, db_path)
     result = invoke(config, "--db", db_path)
     assert result.exit_code == 2 and "uses no LLM judge" in result.output
     assert not db_path.exists()
+
+
+def guard_script(body):
+    """A served Llama Guard: plain chat, "safe" or "unsafe" and the category codes."""
+    last = body["messages"][-1]["content"]
+    code = re.search(r"\[U:(S\d+)\]", last)
+    if code or "[H]" in last:
+        return f"unsafe\n{code[1] if code else 'S1'}"
+    return "safe"
+
+
+def test_a_llama_guard_judge_is_asked_in_its_own_format(chat_server, write_config, labelled, db_path):
+    server = chat_server(script=guard_script)
+    raw = run_config(server)
+    raw["stages"] = {k: v for k, v in raw["stages"].items() if k not in ("overrefusal_seeds", "evolve",
+                                                                        "overrefusal_test")}  # fmt: skip
+    raw["stages"].update(
+        safety_filter={"guard_model": True}, core={"guard_model": True}, edge={"check": False}
+    )
+    files = [f"--{q}={labelled[q]}" for q in ("requests", "responses")]
+    result = invoke(write_config(raw), "--db", db_path, *files)
+    assert result.exit_code == 0, result.output
+    rows = stored(db_path)
+    assert set(rows) == {"safety_filter", "response_check"}
+    safety, check = rows["safety_filter"], rows["response_check"]
+    # "[X]" gets "safe" here (no schema to break): a true negative, not a failure.
+    assert (safety["tp"], safety["fp"], safety["fn"], safety["tn"], safety["failed"]) == (2, 1, 1, 3, 0)
+    assert safety["category_agreement"] == pytest.approx(1 / 2)
+    assert (check["tp"], check["fp"], check["fn"], check["tn"]) == (2, 1, 1, 1)
+    assert server.stats.requests == len(REQUESTS) + len(RESPONSES)
