@@ -227,6 +227,7 @@ def test_the_report_and_the_dataset_card_show_the_judges(
     assert made.exit_code == 0, made.output
     html = report.read_text()
     assert '<section id="judges">' in html and "<td>safety_filter</td><td>core-model</td>" in html
+    assert "Lexical tokens: evorefuse: lemmas as lexical-diversity&#x27;s flemmatize makes them" in html
 
 
 def test_a_card_without_validated_judges_says_how_to_measure_them(db_path, tmp_path):

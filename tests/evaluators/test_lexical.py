@@ -172,3 +172,27 @@ def test_stream_metrics_agree_on_the_package_tokenisation_of_real_text():
     assert lexical.mtld(tokens) == pytest.approx(lex_div.mtld(tokens), rel=1e-9)
     assert lexical.msttr(tokens, 50) == pytest.approx(lex_div.msttr(tokens, 50), rel=1e-9)
     assert lexical.hdd(tokens) == pytest.approx(lex_div.hdd(tokens), rel=1e-9)
+
+
+def test_safeset_score_names_the_convention_and_switches_it(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    texts = _real_texts()
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"instruction": t}) + "\n" for t in texts))
+    helped = CliRunner().invoke(main, ["score", "--help"])
+    assert "flemmatize" in helped.output and "EvoRefuse" in helped.output
+    cards = {}
+    for tokens in ("evorefuse", "words"):
+        args = ["score", str(path), "--no-semantic", "--no-save", "--tokens", tokens]
+        shown = CliRunner().invoke(main, args)
+        assert shown.exit_code == 0, shown.output
+        assert f"lexical tokens: {tokens}:" in shown.output
+        (cards[tokens],) = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    oracle = [t for t in lex_div.flemmatize("\n".join(texts)) if t]
+    assert cards["evorefuse"]["settings"]["tokens"] == "evorefuse"
+    assert cards["evorefuse"]["lexical"]["mtld"] == pytest.approx(lex_div.mtld(oracle), rel=1e-12)
+    words = [t for text in texts for t in lexical.tokenize(text, "words")]
+    assert cards["words"]["lexical"]["mtld"] == pytest.approx(lexical.mtld(words), rel=1e-12)
