@@ -1,32 +1,75 @@
 """Lexical diversity of a set of texts: distinct-n, MSTTR, MTLD, HD-D and sampled Self-BLEU.
 
-Texts are tokenised into lower-case words. distinct-n and Self-BLEU work per text; MSTTR, MTLD and
-HD-D read the texts as one token stream in dataset order (as EvoRefuse reports MSTTR with a window
-of 800 tokens). The stream metrics follow the conventions of the `lexical-diversity` package (and
-are tested against it): MTLD closes a factor when the running TTR drops below 0.72 after at least 10
-tokens and adds a partial factor for the rest, averaged over both directions; MSTTR averages the TTR
-of full windows (the TTR of the whole stream when it is shorter than one window); HD-D is the
-expected TTR of a random 42-token sample.
+Tokens follow one of two conventions (`tokenize(text, convention)`):
+
+- `evorefuse` (the default): EvoRefuse's, which is the `lexical-diversity` package's `flemmatize`:
+  the characters `` '' ' . , ? ! ) ( % / - _ : ; (and the strings -LRB- -RRB- SYM) are deleted,
+  so "don't" becomes "dont" and "well-known" "wellknown"; the text is lower-cased and split on
+  whitespace (other characters, double quotes and digits included, stay in the token); each word is
+  replaced by its lemma from the package's English lemma table (Someya's e_lemma, 40,569 forms),
+  read from the installed package as data.
+- `words`: lower-case runs of word characters, a contraction kept whole, nothing lemmatised.
+
+distinct-n and Self-BLEU work per text; MSTTR, MTLD and HD-D read the texts as one token stream in
+dataset order (as EvoRefuse reports MSTTR with a window of 800 tokens). The stream metrics follow
+the conventions of the `lexical-diversity` package (and are tested against it): MTLD closes a factor
+when the running TTR drops below 0.72 after at least 10 tokens and adds a partial factor for the
+rest, averaged over both directions; MSTTR averages the TTR of full windows (the TTR of the whole
+stream when it is shorter than one window); HD-D is the expected TTR of a random 42-token sample.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
 from collections import Counter
 from collections.abc import Sequence
+from importlib import resources
+from typing import Literal
 
 import numpy as np
 
+Convention = Literal["evorefuse", "words"]
+CONVENTIONS: dict[str, str] = {
+    "evorefuse": "lemmas as lexical-diversity's flemmatize makes them (EvoRefuse)",
+    "words": "lower-case words, not lemmatised",
+}
 _WORD = re.compile(r"\w+(?:'\w+)?")
+# Deleted in this order, before lower-casing, as lexical_diversity.lex_div.tokenize does.
+_DELETED = ("``", "''", "'", ".", ",", "?", "!", ")", "(", "%", "/", "-", "_", "-LRB-", "-RRB-", "SYM", ":",
+            ";")  # fmt: skip
+_SPACE = re.compile(r"\s+")
 MTLD_TTR = 0.72
 MTLD_MIN_FACTOR = 10
 HDD_SAMPLE = 42
 
 
-def tokenize(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def tokenize(text: str, convention: Convention = "evorefuse") -> list[str]:
+    if convention == "words":
+        return _WORD.findall(text.lower())
+    for deleted in _DELETED:
+        text = text.replace(deleted, "")
+    lemmas = _lemmas()
+    # flemmatize splits on single spaces after collapsing whitespace, so a text that starts or ends
+    # with whitespace gets an empty token there; those are left out.
+    return [lemmas.get(word, word) for word in _SPACE.sub(" ", text).lower().split(" ") if word]
+
+
+@functools.cache
+def _lemmas() -> dict[str, str]:
+    """Word form -> lemma, from the lexical-diversity package's table (read as data: importing its
+    lex_div module would need pkg_resources). Each line is a lemma and its forms, tab-separated;
+    as in the package, a form listed twice takes its last lemma."""
+    table = resources.files("lexical_diversity").joinpath("e_lemma_lower_clean.txt").read_text()
+    lemmas: dict[str, str] = {}
+    for line in table.split("\n"):
+        if line and line[0] != "#":
+            forms = line.split("\t")
+            for form in forms:
+                lemmas[form] = forms[0]
+    return lemmas
 
 
 def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:

@@ -10,8 +10,9 @@ from typing import Any
 
 from evaluators import svg
 from evaluators.eval_report import eval_section
+from evaluators.judge_report import judge_section
 from evaluators.report_data import ReportData
-from evaluators.scorecard import headline
+from evaluators.scorecard import headline, token_convention
 from pipeline import __version__
 
 _CSS = """
@@ -42,6 +43,7 @@ def render(data: ReportData) -> str:
         _evolution(data),
         _history(data),
         eval_section(data.evals, data.eval_categories),
+        judge_section(data.judges),
         _failures(data),
     ]
     return (
@@ -107,7 +109,8 @@ def _notes(cards: list[tuple[dict[str, Any], bool]]) -> list[str]:
         "Lexical: distinct-n within texts; MSTTR, MTLD and HD-D over all texts as one stream; Self-BLEU on a "
         "sample (lower is more diverse). Semantic: all-MiniLM-L6-v2 embeddings of a sample; clusters = "
         "greedy leaders at the cosine threshold. Intent: entropy in nats over S1–S14, evenness = entropy / "
-        "log 14, Gini 0 = even."
+        "log 14, Gini 0 = even.",
+        "Lexical tokens: " + "; ".join(sorted({token_convention(card) for card, _ in cards})) + ".",
     ]
     for card, _ in cards:
         if card["intent"]["source"] == "classifier":

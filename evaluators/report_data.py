@@ -13,6 +13,7 @@ from typing import Any
 
 from evaluators import scorecard
 from evaluators.eval_results import eval_results
+from evaluators.judge_results import judge_results
 from pipeline.store import Store
 
 
@@ -36,6 +37,7 @@ class ReportData:
     failures: list[dict[str, Any]] = field(default_factory=list)
     evals: list[dict[str, Any]] = field(default_factory=list)  # every eval run: model x set
     eval_categories: list[dict[str, Any]] = field(default_factory=list)  # ... per category
+    judges: list[dict[str, Any]] = field(default_factory=list)  # the latest validation of each judge
 
 
 def collect(
@@ -52,6 +54,7 @@ def collect(
         failures=store.failure_reasons(run_id, limit=50),
         evals=eval_results(store),
         eval_categories=eval_results(store, group_by="category"),
+        judges=judge_results(store),
     )
 
 

@@ -31,6 +31,9 @@ Embed = Callable[[list[str]], np.ndarray]
 
 class ScoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    tokens: lexical.Convention = Field(
+        default="evorefuse", description="how texts become tokens (evaluators.lexical.tokenize)"
+    )
     msttr_window: int = Field(default=800, ge=1, description="MSTTR window in tokens (EvoRefuse: 800)")
     self_bleu_sample: int = Field(default=1000, ge=2, description="texts sampled for Self-BLEU")
     semantic_sample: int = Field(default=10_000, ge=2, description="texts embedded for semantic metrics")
@@ -46,7 +49,7 @@ class ScoreSettings(BaseModel):
 def score(data: TextSet, settings: ScoreSettings, embed: Embed | None) -> dict[str, Any]:
     """Every metric of `data`. Without `embed` (or with settings.semantic off) the semantic section
     is None and unlabelled texts stay without a category."""
-    tokens = [lexical.tokenize(t) for t in data.texts]
+    tokens = [lexical.tokenize(t, settings.tokens) for t in data.texts]
     stream = [token for text in tokens for token in text]
     card: dict[str, Any] = {
         "dataset": data.name,
@@ -99,6 +102,12 @@ def _categories(
     if vectors is not None and embed is not None:
         return classify(vectors, embed), "classifier"
     return data.categories, "none"
+
+
+def token_convention(card: dict[str, Any]) -> str:
+    """The scorecard's token convention in words (cards stored before it was a setting used words)."""
+    name = card["settings"].get("tokens", "words")
+    return f"{name}: {lexical.CONVENTIONS[name]}"
 
 
 def headline(card: dict[str, Any]) -> dict[str, float | int | None]:

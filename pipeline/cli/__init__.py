@@ -26,7 +26,7 @@ def main() -> None:
 
 
 try:  # commands register on import; Ctrl-C while they load is an interrupt like any other
-    from pipeline.cli import eval, export, finetune, inspect, report, run, runs, score, status  # noqa: E402,F401
+    from pipeline.cli import eval, export, finetune, inspect, judges, report, run, runs, score, status  # noqa: E402,F401
 except KeyboardInterrupt:
     sys.stderr.write("Interrupted.\n")
     sys.exit(130)

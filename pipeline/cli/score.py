@@ -28,6 +28,11 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of outside data."),
         click.option("--encoding", default="utf-8", show_default=True,
                      help="Encoding of a .jsonl/.csv file (e.g. latin-1); bytes that do not decode stop."),
+        click.option("--tokens", type=click.Choice(["evorefuse", "words"]), default="evorefuse",
+                     show_default=True, help="How texts become tokens for the lexical metrics: evorefuse = "
+                     "EvoRefuse's convention, the lexical-diversity package's flemmatize (punctuation, "
+                     "hyphens and apostrophes deleted, lower-cased, split on whitespace, words replaced "
+                     "by their lemma); words = lower-case words, not lemmatised."),
         click.option("--msttr-window", type=click.IntRange(min=1), default=800, show_default=True,
                      help="MSTTR window in tokens."),
         click.option("--semantic-sample", type=click.IntRange(min=2), default=10_000, show_default=True,
@@ -53,6 +58,7 @@ def settings_and_options(kwargs: dict[str, Any]):
 
     options = SourceOptions(**{k: kwargs.pop(k) for k in list(SourceOptions.__dataclass_fields__)})
     settings = ScoreSettings(
+        tokens=kwargs.pop("tokens"),
         msttr_window=kwargs.pop("msttr_window"),
         semantic_sample=kwargs.pop("semantic_sample"),
         cluster_threshold=kwargs.pop("cluster_threshold"),
@@ -112,6 +118,10 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
     or a hub id, with a text column and optional category and tactic columns. Scorecards are stored
     in --db, so `safeset report` can compare runs over time.
 
+    Lexical metrics follow EvoRefuse's convention by default: tokens are lemmas as the
+    lexical-diversity package's flemmatize makes them, MSTTR over windows of 800 tokens and MTLD
+    over all texts as one stream (--tokens words for plain lower-case words).
+
     \b
     Examples:
       safeset score
@@ -153,6 +163,7 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
 
 
 def print_cards(cards: list[dict[str, Any]]) -> None:
+    from evaluators import scorecard
     from evaluators.scorecard import headline
 
     rows = [headline(card) for card in cards]
@@ -160,6 +171,8 @@ def print_cards(cards: list[dict[str, Any]]) -> None:
     for metric in rows[0]:
         table.add_row(metric, *[_format(row[metric]) for row in rows])
     console.print(table)
+    conventions = {scorecard.token_convention(card) for card in cards}
+    console.print(f"lexical tokens: {'; '.join(sorted(conventions))}", highlight=False)
     for card in cards:
         notes = []
         if card["skipped"]:

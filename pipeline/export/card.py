@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from evaluators import scorecard
+from evaluators.judge_results import judge_results
 from pipeline.export.rows import SPLITS, DatasetQuery
 from pipeline.store import Store
 from pipeline.taxonomy import hazard_categories
@@ -66,6 +67,10 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
         stats["datasets"][dataset] = counts
     cards = {card["dataset"]: card for card in scorecard.latest(store, run_id=run_id)}
     stats["scorecards"] = {d: scorecard.headline(cards[d]) for d in queries if d in cards}
+    lineage_models = {row[0] for row in store.con.execute(
+        "SELECT DISTINCT model FROM records WHERE run_id = ? AND model IS NOT NULL", [run_id]
+    ).fetchall()}  # fmt: skip
+    stats["judges"] = judge_results(store, models=lineage_models)
     stats["lineage"] = _lineage(store, run_id)
     return stats
 
@@ -144,6 +149,31 @@ def _scorecards(cards: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def _judges(rows: list[dict[str, Any]]) -> list[str]:
+    title = "## How far to trust the filter"
+    if not rows:
+        return [title, "No LLM judge of this run's models has been checked against human labels; "
+                "`safeset judges CONFIG` measures them."]  # fmt: skip
+    metrics = ("agreement", "precision", "recall", "f1")
+    table = _table(
+        ["judge", "model", "rows judged", "agreement", "precision", "recall", "F1", "TP / FP / FN / TN",
+         "category agreement"],
+        [
+            [r["judge"], r["model"], r["n"] - r["failed"], *(_number(r[m]) for m in metrics),
+             f"{r['tp']} / {r['fp']} / {r['fn']} / {r['tn']}", _number(r["category_agreement"])]
+            for r in rows
+        ],
+    )  # fmt: skip
+    return [
+        title,
+        "LLM judges decided what entered this data: the safety filter kept the instructions it called "
+        "unsafe, the response check rejected harmful or complying responses, a refusal judge scored "
+        "refusals. `safeset judges` measured each judge (with the model this run used) against "
+        "human-labelled files; positive = unsafe request, refusal or harmful response:",
+        table,
+    ]
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "-"
@@ -187,6 +217,7 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], license: str) -> str:
             sections.append(f"### {dataset}: rows per jailbreak tactic")
             sections.append(_table(["tactic", "rows"], sorted(tactics.items())))
     sections += _scorecards(stats["scorecards"])
+    sections += _judges(stats["judges"])
     sections += [
         "## Models and prompts",
         "Every record names the prompt template (and version) and the model that made it:",

@@ -4,6 +4,7 @@ needs nothing else to plan a run."""
 from __future__ import annotations
 
 from evaluators.eval_stages import EVAL_STAGES
+from evaluators.judge_stages import JUDGE_STAGES
 from pipeline.stage import Stage
 from pipeline.stages.core import CoreStage
 from pipeline.stages.dedup import DedupStage
@@ -39,6 +40,7 @@ STAGES: list[type[Stage]] = [
     OverrefusalTestStage,
     OverrefusalAlignStage,
     *EVAL_STAGES,  # `safeset eval` runs these
+    *JUDGE_STAGES,  # `safeset judges` runs these
 ]
 
 

@@ -39,7 +39,6 @@ class AlignedResponder:
         self.ctx = ctx
         self.params = params
         self.template = load_prompt("aligned_response")
-        self.check_template = load_prompt("response_check")
         self.responder = ctx.llm("responder")
         self.judge = ctx.llm("judge") if params.check else None
 
@@ -95,28 +94,36 @@ class AlignedResponder:
         if self.judge is None:
             return ""
         request_text = item.data.get("original_instruction", item.data["instruction"])
-        seed = self.ctx.seed_for(item.id, "check")
-        if self.params.guard_model:  # Llama Guard classifies the assistant turn of a conversation
-            turns = ({"role": "user", "content": request_text}, {"role": "assistant", "content": response})
-            answer = await self.judge.complete(
-                ChatRequest(messages=turns, temperature=0.0, max_tokens=32, seed=seed)
-            )
-            guard = parse_guard(answer.text)
-            return f"judged unsafe ({', '.join(guard.categories)})" if guard.verdict == "unsafe" else ""
-        request = ChatRequest(
-            messages=tuple(self.check_template.render(instruction=request_text, response=response)),
-            template=self.check_template.ref,
-            temperature=0.0,
-            max_tokens=256,
-            seed=seed,
+        return await check_response(
+            self.judge, request_text, response, self.ctx.seed_for(item.id, "check"), self.params.guard_model
         )
-        verdict: ResponseCheck = (await self.judge.complete(request, ResponseCheck)).value
-        if verdict.harmful or verdict.complies:
-            what = " and ".join(
-                w for w, bad in (("harmful", verdict.harmful), ("complies", verdict.complies)) if bad
-            )
-            return f"judged {what}: {verdict.reason}"
-        return ""
+
+
+async def check_response(
+    judge, request_text: str, response: str, seed: int, guard_model: bool = False
+) -> str:
+    """The judge's check of one response to a harmful request: why it is not acceptable (judged
+    harmful or complying; with a Llama Guard judge, unsafe), or "" when it is."""
+    if guard_model:  # Llama Guard classifies the assistant turn of a conversation
+        turns = ({"role": "user", "content": request_text}, {"role": "assistant", "content": response})
+        answer = await judge.complete(ChatRequest(messages=turns, temperature=0.0, max_tokens=32, seed=seed))
+        guard = parse_guard(answer.text)
+        return f"judged unsafe ({', '.join(guard.categories)})" if guard.verdict == "unsafe" else ""
+    template = load_prompt("response_check")
+    request = ChatRequest(
+        messages=tuple(template.render(instruction=request_text, response=response)),
+        template=template.ref,
+        temperature=0.0,
+        max_tokens=256,
+        seed=seed,
+    )
+    verdict: ResponseCheck = (await judge.complete(request, ResponseCheck)).value
+    if verdict.harmful or verdict.complies:
+        what = " and ".join(
+            w for w, bad in (("harmful", verdict.harmful), ("complies", verdict.complies)) if bad
+        )
+        return f"judged {what}: {verdict.reason}"
+    return ""
 
 
 class ResponseStage(Stage):

@@ -1,21 +1,101 @@
-"""Lexical diversity: values checked by hand on tiny inputs, and MTLD, MSTTR and HD-D against the
-independent `lexical-diversity` package on the same tokens."""
+"""Lexical diversity: values checked by hand on tiny inputs; MTLD, MSTTR and HD-D against the independent
+`lexical-diversity` package on the same tokens; and the whole path (raw text -> tokens -> metrics)
+against the package's `flemmatize` + `msttr` / `mtld` on real sentences, as EvoRefuse computed them."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
-from lexical_diversity import lex_div
 
-from evaluators import lexical
+from evaluators import lexical, scorecard
+from evaluators.scorecard import ScoreSettings
+from evaluators.textset import TextSet, from_source
 from pipeline.resources import data_dir
+from tests.evaluators.lexdiv_oracle import lex_div
 
 
-def test_tokenize_lowercases_words_and_keeps_contractions():
-    assert lexical.tokenize("Don't STOP, me-now!") == ["don't", "stop", "me", "now"]
+def test_words_convention_lowercases_words_and_keeps_contractions():
+    assert lexical.tokenize("Don't STOP, me-now!", "words") == ["don't", "stop", "me", "now"]
+
+
+def test_evorefuse_convention_deletes_punctuation_and_lemmatises_as_flemmatize():
+    text = 'Don\'t STOP, me-now! The children were running 3 "big" races; I’m well-known (SYMBOL).\t'
+    expected = ["dont", "stop", "menow", "the", "child", "be", "run", "3", '"big"', "race", "i’m",
+                "wellknown", "bol"]  # fmt: skip
+    assert lexical.tokenize(text) == expected
+    assert lexical.tokenize(text) == [t for t in lex_div.flemmatize(text) if t]  # the package ends with ""
+    assert lexical.tokenize("  ") == [] and lexical.tokenize("") == []
+
+
+def _real_texts() -> list[str]:
+    """Real English shipped with safeset: the over-refusal seed instructions, the hazard category
+    descriptions, and the prose lines of the README (hyphens, apostrophes, numbers, symbols)."""
+    seeds = [json.loads(line)["instruction"] for line in (data_dir() / "evorefuse" / "seeds.jsonl").open()]
+    hazards = yaml.safe_load((data_dir() / "taxonomy" / "hazards.yaml").read_text())["categories"]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
+    prose = [line for line in readme if line[:1].isalpha()]
+    return seeds + [c["description"] for c in hazards] + prose
+
+
+def test_tokens_of_real_text_are_flemmatize_tokens():
+    texts = _real_texts()
+    assert len(texts) > 200
+    for text in texts:
+        assert lexical.tokenize(text) == [t for t in lex_div.flemmatize(text) if t], text
+    stream = [token for text in texts for token in lexical.tokenize(text)]
+    joined = lex_div.flemmatize("\n".join(texts) + "\n")  # how EvoRefuse's metric script reads a file
+    assert stream == joined[:-1] and joined[-1] == ""
+
+
+@pytest.mark.parametrize("window", [50, 800])
+def test_scorecard_of_real_text_equals_the_package_from_raw_text(window):
+    texts = _real_texts()
+    data = TextSet("real", texts, [None] * len(texts), [None] * len(texts))
+    card = scorecard.score(data, ScoreSettings(msttr_window=window, semantic=False), embed=None)
+    oracle = [t for t in lex_div.flemmatize("\n".join(texts)) if t]
+    assert card["lexical"]["tokens"] == len(oracle) > 3 * window
+    assert card["lexical"]["msttr"] == pytest.approx(lex_div.msttr(oracle, window_length=window), rel=1e-12)
+    assert card["lexical"]["mtld"] == pytest.approx(lex_div.mtld(oracle), rel=1e-12)
+    assert card["lexical"]["hdd"] == pytest.approx(lex_div.hdd(oracle), rel=1e-9)
+    assert card["settings"]["tokens"] == "evorefuse"
+    assert scorecard.token_convention(card).startswith("evorefuse: lemmas")
+    words = scorecard.score(data, ScoreSettings(msttr_window=window, tokens="words", semantic=False), None)
+    assert words["lexical"]["mtld"] != card["lexical"]["mtld"]  # lemmas are fewer types than words
+
+
+def test_the_lemma_table_is_read_without_pkg_resources():
+    # A fresh install with setuptools >= 81 has no pkg_resources; our runtime code must not need it.
+    code = (
+        "import sys; sys.modules['pkg_resources'] = None\n"
+        "from evaluators import lexical\n"
+        "assert lexical.tokenize('The children were running') == ['the', 'child', 'be', 'run']\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+EVOREFUSE_TEST = os.environ.get("SAFESET_EVOREFUSE_TEST")
+
+
+@pytest.mark.skipif(
+    not EVOREFUSE_TEST,
+    reason="set SAFESET_EVOREFUSE_TEST to EvoRefuse-Test (datasets/evo_test.jsonl of github.com/FishT0ucher/"
+    "EVOREFUSE; it has no licence, so it is not shipped)",
+)
+def test_evorefuse_test_reproduces_the_papers_msttr_and_mtld():
+    data = from_source(EVOREFUSE_TEST or "")
+    card = scorecard.score(data, ScoreSettings(semantic=False), embed=None)
+    assert card["n"] == 582
+    assert card["lexical"]["msttr"] == pytest.approx(0.54, abs=0.01)  # the paper: MSTTR (window 800) 0.54
+    assert card["lexical"]["mtld"] == pytest.approx(152.5, rel=0.03)  # the paper: MTLD 152.52
 
 
 def test_distinct_n_counts_ngrams_within_texts():
@@ -92,3 +172,27 @@ def test_stream_metrics_agree_on_the_package_tokenisation_of_real_text():
     assert lexical.mtld(tokens) == pytest.approx(lex_div.mtld(tokens), rel=1e-9)
     assert lexical.msttr(tokens, 50) == pytest.approx(lex_div.msttr(tokens, 50), rel=1e-9)
     assert lexical.hdd(tokens) == pytest.approx(lex_div.hdd(tokens), rel=1e-9)
+
+
+def test_safeset_score_names_the_convention_and_switches_it(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    texts = _real_texts()
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"instruction": t}) + "\n" for t in texts))
+    helped = CliRunner().invoke(main, ["score", "--help"])
+    assert "flemmatize" in helped.output and "EvoRefuse" in helped.output
+    cards = {}
+    for tokens in ("evorefuse", "words"):
+        args = ["score", str(path), "--no-semantic", "--no-save", "--tokens", tokens]
+        shown = CliRunner().invoke(main, args)
+        assert shown.exit_code == 0, shown.output
+        assert f"lexical tokens: {tokens}:" in shown.output
+        (cards[tokens],) = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    oracle = [t for t in lex_div.flemmatize("\n".join(texts)) if t]
+    assert cards["evorefuse"]["settings"]["tokens"] == "evorefuse"
+    assert cards["evorefuse"]["lexical"]["mtld"] == pytest.approx(lex_div.mtld(oracle), rel=1e-12)
+    words = [t for text in texts for t in lexical.tokenize(text, "words")]
+    assert cards["words"]["lexical"]["mtld"] == pytest.approx(lexical.mtld(words), rel=1e-12)
