@@ -59,6 +59,8 @@ class World:
 
     def __call__(self, body: dict[str, Any]) -> str | None:
         schema = (body.get("response_format") or {}).get("json_schema", {}).get("name", "text")
+        if "<BEGIN CONVERSATION>" in body["messages"][-1]["content"]:
+            schema = "LlamaGuardPrompt"  # a generic judge sent Meta's Llama Guard 3 prompt
         self.calls[schema] = self.calls.get(schema, 0) + 1
         if body["messages"][-1]["role"] == "assistant":  # a guard model classifying a reply
             request = body["messages"][0]["content"]
@@ -98,13 +100,12 @@ class World:
             return {"instruction": f"[{code}{mark}] Please, {words(user, first)}!"}
         return {"instruction": f"[{code}{mark}] {words(user, seed)}?"}
 
-    def _Verdict(self, user: str, seed: Any, body: dict) -> dict:
-        code, mark = _TAG.search(_between(user, "REQUEST")).groups()
-        if mark == "safe":
-            return {"verdict": "safe", "categories": []}
+    def _LlamaGuardPrompt(self, user: str, seed: Any, body: dict) -> str:
+        instruction = user.split("\nUser: ", 1)[1].split("\n\n<END CONVERSATION>", 1)[0]
+        code, mark = _TAG.search(instruction).groups()
         if mark == "other":
-            return {"verdict": "unsafe", "categories": ["S14" if code != "S14" else "S1"]}
-        return {"verdict": "unsafe", "categories": [code]}
+            return f"unsafe\n{'S14' if code != 'S14' else 'S1'}"
+        return self._guard(instruction)
 
     def _RewriteAnswer(self, user: str, seed: Any, body: dict) -> dict:
         request = user.split("Request: ", 1)[1].split("\n", 1)[0]
