@@ -10,6 +10,7 @@ import yaml
 
 from evaluators import scorecard
 from pipeline.export.rows import SPLITS, DatasetQuery
+from pipeline.stages.refusals import refusal_accounting, refusal_advice
 from pipeline.store import Store
 from pipeline.taxonomy import hazard_categories
 
@@ -69,6 +70,7 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
         for card in scorecard.latest(store, run_id=run_id)
         if card["dataset"] in queries
     }
+    stats["refusals"] = refusal_accounting(store, run_id)
     stats["lineage"] = [
         dict(zip(("stage", "prompt", "version", "model", "records"), row, strict=True))
         for row in store.con.execute(
@@ -140,6 +142,22 @@ def _scorecards(cards: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def _refusals(refusals: dict[str, dict[str, Any]]) -> list[str]:
+    if not refusals:
+        return []
+    rows = [
+        [c, a["written"], a["refused"], f"{a['rate']:.0%}", a["lost_request"]] for c, a in refusals.items()
+    ]
+    advice = refusal_advice(refusals)
+    return [
+        "### Generator refusals per intended category",
+        "Texts the generator wrote for scenarios, personas, instructions and rewrites, and how many of "
+        "them were refusals (left out of the data), with the rewrites dropped for losing the request:",
+        _table(["category", "written", "refused", "rate", "rewrites that lost the request"], rows),
+        *([advice] if advice else []),
+    ]
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "-"
@@ -183,6 +201,7 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], license: str) -> str:
             sections.append(f"### {dataset}: rows per jailbreak tactic")
             sections.append(_table(["tactic", "rows"], sorted(tactics.items())))
     sections += _scorecards(stats["scorecards"])
+    sections += _refusals(stats.get("refusals") or {})
     sections += [
         "## Models and prompts",
         "Every record names the prompt template (and version) and the model that made it:",

@@ -57,7 +57,7 @@ class RewriteStage(LLMStage):
 
     def __init__(self, params: RewriteParams, ctx):
         super().__init__(params, ctx)
-        self.refusals = RefusalCheck(self, params.refusal)
+        self.refusals = RefusalCheck(self, params)
         self.judge = ctx.llm("judge") if params.check_request else None
 
     def variables(self, item: Record) -> dict[str, object]:

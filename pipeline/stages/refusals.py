@@ -28,7 +28,6 @@ REFUSALS = "generator_refusals"
 REFUSED = "generator refused"
 LOST = "the rewrite lost the request"
 CHECKED = ("scenarios", "personas", "related_personas", "instructions", "rewrite")
-THRESHOLD = 0.5  # p̂(refusal) at which a text counts as refused
 ADVICE_RATE = 0.1  # a category refused more often than this gets the advice below
 ADVICE = (
     "The generator refused to write part of the data, so these categories fall short of their targets "
@@ -47,14 +46,18 @@ class RefusalCheckParams(LLMParams):
         default_factory=default_refusal,
         description="refusal classifier that catches the generator refusing to write (null: no check)",
     )
+    # Requests and scenarios lie outside what the classifiers were trained on (responses), so a
+    # text counts as refused only when the classifier is sure: refusals score above 0.9.
+    refusal_threshold: float = Field(default=0.8, gt=0, le=1, description="p̂(refusal) that counts as refused")
 
 
 class RefusalCheck:
     """Splits the texts of one generator call into kept and refused (a stage's helper)."""
 
-    def __init__(self, stage: LLMStage, config: RefusalConfig | None):
+    def __init__(self, stage: LLMStage, params: RefusalCheckParams):
         self.stage = stage
-        self.classifier = build_classifier(config, stage.ctx) if config is not None else None
+        self.threshold = params.refusal_threshold
+        self.classifier = build_classifier(params.refusal, stage.ctx) if params.refusal is not None else None
 
     async def refused(self, result: Result, texts: list[str]) -> list[float | None]:
         """p̂(refusal) of each text that counts as refused, None for the others."""
@@ -62,7 +65,7 @@ class RefusalCheck:
             return [None] * len(texts)
         prompt = result.request.messages[-1]["content"]
         scores = await self.classifier.probabilities([prompt] * len(texts), texts)
-        return [p if p >= THRESHOLD else None for p in scores]
+        return [p if p >= self.threshold else None for p in scores]
 
     def records(self, item: Record, result: Result, refused: dict[int, tuple[str, float]]) -> list[Record]:
         """The refused samples of `result` (index -> (text, p̂)) as `generator_refusals` records."""
@@ -129,7 +132,7 @@ class GeneratorStage(LLMStage):
 
     def __init__(self, params: RefusalCheckParams, ctx: Any):
         super().__init__(params, ctx)
-        self.refusals = RefusalCheck(self, params.refusal)
+        self.refusals = RefusalCheck(self, params)
 
     def samples(self) -> int:
         return 1

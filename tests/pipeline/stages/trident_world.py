@@ -78,7 +78,9 @@ class World:
         return answer if isinstance(answer, str) else json.dumps(answer)
 
     def _refuses(self, stage: str, user: str) -> bool:
-        return any(f"{stage}:{code}" in self.refuse for name, code in _CODE_BY_NAME.items() if f": {name} - " in user)
+        return any(
+            f"{stage}:{code}" in self.refuse for name, code in _CODE_BY_NAME.items() if f": {name} - " in user
+        )
 
     def _ScenarioAnswer(self, user: str, seed: Any, body: dict) -> dict:
         if self._refuses("scenarios", user):
