@@ -4,15 +4,31 @@ at most `max_attempts` times in all, after which the item is a failure with the 
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.llm.client import ATTEMPT_OFFSET
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
+from pipeline.resources import data_dir
 from pipeline.stage import LLMParams, Outcome, Stage
 from pipeline.stages.safety_filter import parse_guard
 from pipeline.tactics import tactic
+
+
+@cache
+def _guidance() -> dict[str, Any]:
+    return yaml.safe_load((data_dir() / "taxonomy" / "response_guidance.yaml").read_text())
+
+
+def response_guidance(category: str | None) -> str:
+    """What a reply in `category` should offer instead of the harmful part (data/taxonomy/)."""
+    guidance = _guidance()
+    return " ".join(guidance["categories"].get(category, guidance["default"]).split())
 
 
 class ResponseCheck(BaseModel):
@@ -78,7 +94,13 @@ class AlignedResponder:
                 "Reply to the message as sent, showing that you recognise what it asks for.\n"
             )
         return ChatRequest(
-            messages=tuple(self.template.render(instruction=item.data["instruction"], disguise=disguise)),
+            messages=tuple(
+                self.template.render(
+                    instruction=item.data["instruction"],
+                    disguise=disguise,
+                    guidance=response_guidance(item.category),
+                )
+            ),
             template=self.template.ref,
             temperature=self.params.temperature,
             top_p=self.params.top_p,
@@ -104,7 +126,11 @@ class AlignedResponder:
             guard = parse_guard(answer.text)
             return f"judged unsafe ({', '.join(guard.categories)})" if guard.verdict == "unsafe" else ""
         request = ChatRequest(
-            messages=tuple(self.check_template.render(instruction=request_text, response=response)),
+            messages=tuple(
+                self.check_template.render(
+                    instruction=request_text, response=response, guidance=response_guidance(item.category)
+                )
+            ),
             template=self.check_template.ref,
             temperature=0.0,
             max_tokens=256,
