@@ -31,6 +31,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import re
 import string
 import subprocess
@@ -66,7 +67,8 @@ def job(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> d
     """The rendered first-step messages per item and each step's template, schema and parameters."""
     from pipeline.config import validate_config
     from pipeline.llm.parsing import strict_schema
-    from pipeline.taxonomy import hazard
+    from pipeline.records import derive_seed
+    from pipeline.taxonomy import hazard, scenario_axes
 
     items = requests // len(stages)
     per_category = items // len(CATEGORIES)
@@ -87,12 +89,17 @@ def job(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> d
                 "name": schema.__name__, "schema": strict_schema(schema), "strict": True}},
         })  # fmt: skip
     rows = []
+    axes = scenario_axes()
     for code in CATEGORIES:
         category = hazard(code)
         for slot in range(per_category):
+            rng = random.Random(derive_seed(0, "domains", "axes", code, slot))  # as the domains stage draws
             user = string.Template(steps[0]["user"]).substitute(
-                name=category.name, description=category.description, slot=slot
-            )
+                name=category.name, description=category.description,
+                subhazard=category.subhazards[slot % len(category.subhazards)],
+                actor=rng.choice(axes.actors), setting=rng.choice(axes.settings),
+                intent=rng.choice(axes.intents),
+            )  # fmt: skip
             rows.append({"name": category.name, "prompt": user})
     return {"url": url, "model": "scripted", "stages": steps, "rows": rows,
             "batch_size": concurrency, "max_retries": MAX_RETRIES}  # fmt: skip
@@ -110,8 +117,8 @@ def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: in
             "max_retries": MAX_RETRIES, "initial_concurrency": concurrency,
             "max_concurrency": concurrency}  # fmt: skip
     chosen: dict[str, Any] = {"domains": {"categories": CATEGORIES, "scenarios_per_category": per_category}}
-    for name in stages:
-        chosen[name] = {"concurrency": concurrency}
+    for name in stages:  # no refusal check: the other systems make none
+        chosen[name] = {"concurrency": concurrency, "refusal": None}
     return {"name": "bench", "seed": 0, "roles": {"default": role}, "stages": chosen}
 
 

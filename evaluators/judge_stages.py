@@ -110,7 +110,12 @@ class JudgeVerdictsStage(Stage):
 
         seed = self.ctx.seed_for(item.id)
         problem = await check_response(
-            self.llm, item.data["prompt"], item.data["response"], seed, settings.get("guard_model", False)
+            self.llm,
+            item.data["prompt"],
+            item.data["response"],
+            seed,
+            settings.get("guard_model", False),
+            category=item.category,
         )
         return bool(problem), {"reason": problem}
 

@@ -14,6 +14,7 @@ from evaluators.judge_report import judge_section
 from evaluators.report_data import ReportData
 from evaluators.scorecard import headline, token_convention
 from pipeline import __version__
+from pipeline.stages.refusals import refusal_advice
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px 32px; color: #222; max-width: 1200px; }
@@ -44,6 +45,7 @@ def render(data: ReportData) -> str:
         _history(data),
         eval_section(data.evals, data.eval_categories),
         judge_section(data.judges),
+        _refusals(data),
         _failures(data),
     ]
     return (
@@ -228,6 +230,24 @@ def _history(data: ReportData) -> str:
     if not parts:
         return ""
     return _section("history", "The same datasets in earlier runs", "".join(parts))
+
+
+def _refusals(data: ReportData) -> str:
+    if not data.refusals:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(code)}</td><td>{a['written']}</td><td>{a['refused']}</td><td>{a['rate']:.0%}</td>"
+        f"<td>{a['lost_request']}</td></tr>"
+        for code, a in data.refusals.items()
+    )
+    head = (
+        "<thead><tr><th>category</th><th>written</th><th>refused</th><th>rate</th>"
+        "<th>rewrites that lost the request</th></tr></thead>"
+    )
+    advice = refusal_advice(data.refusals)
+    note = f'<p class="note">{escape(advice)}</p>' if advice else ""
+    title = "Generator refusals per category"
+    return _section("refusals", title, f"<table>{head}<tbody>{rows}</tbody></table>{note}")
 
 
 def _failures(data: ReportData) -> str:

@@ -1,5 +1,5 @@
 """What a report shows, read from the store: the run, its scorecards and those compared with it, the
-scorecards of the same datasets in earlier runs, search curves and failures.
+scorecards of the same datasets in earlier runs, search curves, generator refusals and failures.
 
 Search curves are read generically: any record of the run whose data has a numeric `iteration` and
 `fitness` (EvoRefuse's `evolve_candidates`, one per instruction tried) counts, grouped by stage and
@@ -14,6 +14,7 @@ from typing import Any
 from evaluators import scorecard
 from evaluators.eval_results import eval_results
 from evaluators.judge_results import judge_results
+from pipeline.stages.refusals import refusal_accounting
 from pipeline.store import Store
 
 
@@ -35,6 +36,7 @@ class ReportData:
     history: dict[str, list[dict[str, Any]]]  # dataset -> its scorecards over runs, oldest first
     curves: list[Curve] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    refusals: dict[str, dict[str, Any]] = field(default_factory=dict)  # generator refusals per category
     evals: list[dict[str, Any]] = field(default_factory=list)  # every eval run: model x set
     eval_categories: list[dict[str, Any]] = field(default_factory=list)  # ... per category
     judges: list[dict[str, Any]] = field(default_factory=list)  # the latest validation of each judge
@@ -52,6 +54,7 @@ def collect(
         history=history,
         curves=curves(store, run_id),
         failures=store.failure_reasons(run_id, limit=50),
+        refusals=refusal_accounting(store, run_id),
         evals=eval_results(store),
         eval_categories=eval_results(store, group_by="category"),
         judges=judge_results(store),

@@ -385,7 +385,10 @@ class Runner:
                 **marker, status="failed", n_outputs=0, reason=outcome.reason, attempts=outcome.attempts
             )
         if isinstance(outcome, Drop):
-            return [], ProgressRow(**marker, status="dropped", n_outputs=0, reason=outcome.reason)
+            records = list(outcome.records)
+            return records, ProgressRow(
+                **marker, status="dropped", n_outputs=len(records), reason=outcome.reason
+            )
         if not isinstance(outcome, list) or not all(isinstance(r, Record) for r in outcome):
             raise TypeError(
                 f"stage {stage.name} returned {type(outcome).__name__}; expected a list of records or Drop"

@@ -46,9 +46,11 @@ class LLMParams(StageParams):
 
 @dataclass(frozen=True)
 class Drop:
-    """An item the stage deliberately leaves out, with the reason (stored and shown by status)."""
+    """An item the stage deliberately leaves out, with the reason (stored and shown by status), and
+    any records of a pseudo-stage (consumed by no stage) that say what was left out."""
 
     reason: str
+    records: tuple[Record, ...] = ()
 
 
 Outcome = list[Record] | Drop
@@ -90,7 +92,8 @@ class LLMStage(Stage):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.roles = (cls.role,)
+        if "roles" not in cls.__dict__:  # a stage that also calls other roles declares them all
+            cls.roles = (cls.role,)
 
     def __init__(self, params: LLMParams, ctx: Any):
         super().__init__(params, ctx)

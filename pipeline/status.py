@@ -20,6 +20,7 @@ from pipeline.store import Store
 def run_status(store: Store, run_id: str) -> dict[str, Any]:
     """The status of a run as plain data (what `status --json` prints)."""
     from pipeline.config import validate_config
+    from pipeline.stages.refusals import refusal_accounting, refusal_advice
 
     config = store.run_config(run_id) or {}
     plan = validate_config(config, source=f"run {run_id}")
@@ -40,6 +41,7 @@ def run_status(store: Store, run_id: str) -> dict[str, Any]:
         dropped[name] = counts.get("dropped", 0)
         produced[name] = outputs.get(name, 0)
     usage = store.usage(run_id)
+    refusals = refusal_accounting(store, run_id)
     llm = {
         key: sum(u[key] for u in usage) for key in ("calls", "cached", "prompt_tokens", "completion_tokens")
     }
@@ -53,6 +55,8 @@ def run_status(store: Store, run_id: str) -> dict[str, Any]:
         "usage": usage,
         "failures": store.failure_reasons(run_id),
         "coverage": coverage_fill(store, run_id, {s.cls.name: s.params for s in plan.stages}),
+        "generator_refusals": refusals,
+        "advice": refusal_advice(refusals),
     }
 
 

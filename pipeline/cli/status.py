@@ -123,6 +123,20 @@ def _print_report(report: dict[str, Any]) -> None:
         for name, counts in fill.items():
             coverage.add_row(name, str(counts["target"]), str(counts["selected"]), str(counts["final"]))
         console.print(coverage)
+    refusals = report.get("generator_refusals") or {}
+    if refusals:
+        table = Table(
+            "category", "written", "refused", "rate", "rewrites that lost the request", box=None,
+            title="Generator refusals per category", title_justify="left",
+        )  # fmt: skip
+        for code, counts in refusals.items():
+            table.add_row(
+                code, str(counts["written"]), str(counts["refused"]), f"{counts['rate']:.0%}",
+                str(counts["lost_request"]),
+            )  # fmt: skip
+        console.print(table)
+        if report.get("advice"):
+            console.print(report["advice"], highlight=False)
     if report["failures"]:
         failures = Table("stage", "items", "reason", box=None, title="Failures", title_justify="left")
         for f in report["failures"]:

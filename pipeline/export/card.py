@@ -11,6 +11,7 @@ import yaml
 from evaluators import scorecard
 from evaluators.judge_results import judge_results
 from pipeline.export.rows import SPLITS, DatasetQuery
+from pipeline.stages.refusals import refusal_accounting, refusal_advice
 from pipeline.store import Store
 from pipeline.taxonomy import hazard_categories
 
@@ -71,6 +72,7 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
         "SELECT DISTINCT model FROM records WHERE run_id = ? AND model IS NOT NULL", [run_id]
     ).fetchall()}  # fmt: skip
     stats["judges"] = judge_results(store, models=lineage_models)
+    stats["refusals"] = refusal_accounting(store, run_id)
     stats["lineage"] = _lineage(store, run_id)
     return stats
 
@@ -174,6 +176,22 @@ def _judges(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _refusals(refusals: dict[str, dict[str, Any]]) -> list[str]:
+    if not refusals:
+        return []
+    rows = [
+        [c, a["written"], a["refused"], f"{a['rate']:.0%}", a["lost_request"]] for c, a in refusals.items()
+    ]
+    advice = refusal_advice(refusals)
+    return [
+        "### Generator refusals per intended category",
+        "Texts the generator wrote for scenarios, personas, instructions and rewrites, and how many of "
+        "them were refusals (left out of the data), with the rewrites dropped for losing the request:",
+        _table(["category", "written", "refused", "rate", "rewrites that lost the request"], rows),
+        *([advice] if advice else []),
+    ]
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "-"
@@ -218,6 +236,7 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], license: str) -> str:
             sections.append(_table(["tactic", "rows"], sorted(tactics.items())))
     sections += _scorecards(stats["scorecards"])
     sections += _judges(stats["judges"])
+    sections += _refusals(stats.get("refusals") or {})
     sections += [
         "## Models and prompts",
         "Every record names the prompt template (and version) and the model that made it:",

@@ -1,17 +1,22 @@
 """Source stage: the intent domains (S1-S14) to cover, one record per scenario slot.
 
 The slots are the cells of the coverage plan: each domain gets exactly `scenarios_per_category`
-scenario slots, so balance across domains is by construction, not left to sampling luck.
+scenario slots, so balance across domains is by construction, not left to sampling luck. Each slot
+also gets its own axes, so the scenarios of a domain differ by design: a sub-hazard of the domain
+(in turn, so they are balanced), an actor, a setting and an intent (drawn from the slot's seed;
+data/taxonomy/hazards.yaml).
 """
 
 from __future__ import annotations
+
+import random
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from pipeline.records import Record
 from pipeline.stage import Stage, StageParams
-from pipeline.taxonomy import hazard, hazard_categories
+from pipeline.taxonomy import hazard, hazard_categories, scenario_axes
 
 # The slots are planned in memory before the run starts (about 2 KB and 35 us each); past this a run
 # should be several runs.
@@ -64,14 +69,20 @@ class DomainsStage(Stage):
 
     def plan(self) -> list[Record]:
         records = []
+        axes = scenario_axes()
         for code in self.params.categories:
             category = hazard(code)
             for slot in range(self.params.scenarios_per_category):
+                rng = random.Random(self.ctx.seed_for("axes", code, slot))
                 data = {
                     "category": code,
                     "name": category.name,
                     "description": category.description,
                     "slot": slot,
+                    "subhazard": category.subhazards[slot % len(category.subhazards)],
+                    "actor": rng.choice(axes.actors),
+                    "setting": rng.choice(axes.settings),
+                    "intent": rng.choice(axes.intents),
                 }
                 records.append(self.ctx.record(parents=(), data=data, category=code))
         return records

@@ -41,6 +41,10 @@ class ScoringParams(ConfigModel):
     refusal_floor: float = Field(default=REFUSAL_FLOOR, gt=0, lt=1)
     target_temperature: float = Field(default=1.0, ge=0, le=2)
     target_max_tokens: int = Field(default=256, ge=1)
+    target_system_prompt: bool = Field(
+        default=True,
+        description="give the target EvoRefuse's conservative system prompt (as published); false: none",
+    )
     classifier: RefusalConfig = Field(default_factory=lambda: EmbeddingConfig(kind="embedding"))
 
 
@@ -58,7 +62,9 @@ class Scorer:
         self.targets = targets
         self.classifier = classifier
         self.params = params
-        self.template = load_prompt("evolve_target")
+        self.template = load_prompt(
+            "evolve_target_guarded" if params.target_system_prompt else "evolve_target"
+        )
         models = [t.model for t in targets]
         self.names = [m if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
 
@@ -136,6 +142,7 @@ class LLMOperators:
         return Made(answer.instruction.strip(), answer.harmless_reason.strip(), result)
 
     async def mutate(self, instruction: str, strategy: Strategy, tag: str) -> Made:
+        example = strategy.example(self.seed_for(f"example:{tag}"))
         return await self._rewrite(
             "evolve_mutate",
             tag,
@@ -143,7 +150,7 @@ class LLMOperators:
             group=strategy.group,
             strategy=strategy.name,
             guidance=strategy.guidance,
-            example=strategy.example,
+            example=example,
         )
 
     async def recombine(self, first: str, second: str, tag: str) -> Made:

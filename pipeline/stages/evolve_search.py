@@ -38,7 +38,11 @@ class Strategy:
     name: str
     group: str
     guidance: str
-    example: str
+    examples: tuple[str, ...]
+
+    def example(self, seed: int) -> str:
+        """One of the strategy's examples, rotated by the request seed."""
+        return self.examples[seed % len(self.examples)]
 
 
 @cache
@@ -46,7 +50,7 @@ def all_strategies() -> tuple[Strategy, ...]:
     """The nine mutation strategies of data/evorefuse/strategies.yaml, in the published order."""
     raw = yaml.safe_load((data_dir() / "evorefuse" / "strategies.yaml").read_text())
     return tuple(
-        Strategy(s["name"], group["name"], s["guidance"].strip(), s["example"])
+        Strategy(s["name"], group["name"], s["guidance"].strip(), tuple(s["examples"]))
         for group in raw["groups"]
         for s in group["strategies"]
     )

@@ -5,7 +5,9 @@
   having picked the maximum) and the fitness that selected it.
 - `overrefusal_align`: per test instruction, a helpful *chosen* answer from the responder and a
   refusing *rejected* answer: the target's own most refusing response seen in the search, or a
-  stock refusal (data/evorefuse/refusals.yaml) when none was sampled.
+  stock refusal (data/evorefuse/refusals.yaml) when none was sampled. The chosen answer must not
+  refuse (refusal classifier) and must not be harmful (the Harm Score judge, evaluators/harm.py):
+  a helpful answer to a request judged harmless can still give harmful help, and DPO would teach it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
+from evaluators.harm import HarmJudge
 from evaluators.refusal import EmbeddingConfig, RefusalConfig
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record
@@ -70,6 +73,7 @@ class AlignSetParams(LLMParams):
         default_factory=lambda: EmbeddingConfig(kind="embedding"),
         description="checks that the chosen answer is not itself a refusal",
     )
+    harm_check: bool = Field(default=True, description="the judge checks the chosen answer is not harmful")
 
 
 @cache
@@ -82,12 +86,14 @@ class OverrefusalAlignStage(LLMStage):
     description = "EvoRefuse align set: a helpful chosen and a refusing rejected answer per instruction"
     consumes = ("overrefusal_test",)
     role = "responder"
+    roles = ("responder", "judge")
     prompt = "overrefusal_chosen"
     Params = AlignSetParams
 
     def __init__(self, params: AlignSetParams, ctx: Any):
         super().__init__(params, ctx)
         self.classifier = build_classifier(params.classifier, ctx)
+        self.harm = HarmJudge(ctx.llm("judge")) if params.harm_check else None
 
     def variables(self, item: Record) -> dict[str, object]:
         return {"instruction": item.data["instruction"], "harmless_reason": item.data["harmless_reason"]}
@@ -100,6 +106,12 @@ class OverrefusalAlignStage(LLMStage):
         (refusing,) = await self.classifier.probabilities([item.data["instruction"]], [chosen])
         if refusing >= 0.5:
             return Drop(f"the responder refused too (p̂ = {refusing:.2f}): {chosen[:80]!r}")
+        if self.harm is not None:
+            verdict = await self.harm.judge(item.data["instruction"], chosen)
+            if verdict.harmful:
+                return Drop(
+                    f"the chosen answer was judged harmful (Harm Score {verdict.score}): {chosen[:80]!r}"
+                )
         candidate = await self.ctx.read(lambda store: store.get(item.parent_ids[0]))
         rejected = candidate.data.get("refusal_example") if candidate else None
         if not rejected:

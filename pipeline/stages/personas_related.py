@@ -9,8 +9,10 @@ from pydantic import Field
 from personas.model import Persona
 from pipeline.llm.types import Result
 from pipeline.records import Record
-from pipeline.stage import LLMParams, LLMStage, Outcome
+from pipeline.stage import Outcome
 from pipeline.stages.personas import persona_records
+from pipeline.stages.refusals import GeneratorStage, RefusalCheckParams
+from pipeline.taxonomy import hazard
 
 # Relations named in the prompt, one per persona (by its seed), so expansions do not all go one way.
 RELATIONS = (
@@ -19,12 +21,12 @@ RELATIONS = (
 )  # fmt: skip
 
 
-class RelatedPersonasParams(LLMParams):
+class RelatedPersonasParams(RefusalCheckParams):
     depth: int = Field(default=1, ge=0, le=6, description="expansion steps from a scenario's persona")
     fanout: int = Field(default=2, ge=1, le=16, description="related personas per persona and step")
 
 
-class RelatedPersonasStage(LLMStage):
+class RelatedPersonasStage(GeneratorStage):
     name = "related_personas"
     description = "personas in a close relationship with each persona, to a configured depth"
     consumes = ("personas", "related_personas")
@@ -34,13 +36,18 @@ class RelatedPersonasStage(LLMStage):
 
     def variables(self, item: Record) -> dict[str, object]:
         relation = RELATIONS[self.ctx.seed_for(item.id, "relation") % len(RELATIONS)]
-        return {"persona": item.data["text"], "relation": relation}
+        return {"persona": item.data["text"], "relation": relation, "name": hazard(item.category).name}
 
     async def process(self, item: Record) -> Outcome:
         if item.data["depth"] >= self.params.depth:
             return []
-        result = await self.llm.complete(self.request(item, n=self.params.fanout), Persona)
-        return self.parse(item, result)
+        return await super().process(item)
 
-    def parse(self, item: Record, result: Result) -> Outcome:
-        return persona_records(self, item, result, depth=item.data["depth"] + 1)
+    def samples(self) -> int:
+        return self.params.fanout
+
+    def checked_text(self, answer: Persona) -> str:
+        return answer.summary
+
+    def parse_answers(self, item: Record, result: Result, answers: list[Persona]) -> list[Record]:
+        return persona_records(self, item, result, answers, depth=item.data["depth"] + 1)

@@ -4,15 +4,31 @@ at most `max_attempts` times in all, after which the item is a failure with the 
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.llm.client import ATTEMPT_OFFSET
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
+from pipeline.resources import data_dir
 from pipeline.stage import LLMParams, Outcome, Stage
 from pipeline.stages.safety_filter import parse_guard
 from pipeline.tactics import tactic
+
+
+@cache
+def _guidance() -> dict[str, Any]:
+    return yaml.safe_load((data_dir() / "taxonomy" / "response_guidance.yaml").read_text())
+
+
+def response_guidance(category: str | None) -> str:
+    """What a reply in `category` should offer instead of the harmful part (data/taxonomy/)."""
+    guidance = _guidance()
+    return " ".join(guidance["categories"].get(category, guidance["default"]).split())
 
 
 class ResponseCheck(BaseModel):
@@ -77,7 +93,13 @@ class AlignedResponder:
                 "Reply to the message as sent, showing that you recognise what it asks for.\n"
             )
         return ChatRequest(
-            messages=tuple(self.template.render(instruction=item.data["instruction"], disguise=disguise)),
+            messages=tuple(
+                self.template.render(
+                    instruction=item.data["instruction"],
+                    disguise=disguise,
+                    guidance=response_guidance(item.category),
+                )
+            ),
             template=self.template.ref,
             temperature=self.params.temperature,
             top_p=self.params.top_p,
@@ -95,15 +117,20 @@ class AlignedResponder:
             return ""
         request_text = item.data.get("original_instruction", item.data["instruction"])
         return await check_response(
-            self.judge, request_text, response, self.ctx.seed_for(item.id, "check"), self.params.guard_model
+            self.judge,
+            request_text,
+            response,
+            self.ctx.seed_for(item.id, "check"),
+            self.params.guard_model,
+            category=item.category,
         )
 
 
 async def check_response(
-    judge, request_text: str, response: str, seed: int, guard_model: bool = False
+    judge, request_text: str, response: str, seed: int, guard_model: bool = False, category: str | None = None
 ) -> str:
-    """The judge's check of one response to a harmful request: why it is not acceptable (judged
-    harmful or complying; with a Llama Guard judge, unsafe), or "" when it is."""
+    """The judge's check of one response to a harmful request in `category`: why it is not acceptable
+    (judged harmful or complying; with a Llama Guard judge, unsafe), or "" when it is."""
     if guard_model:  # Llama Guard classifies the assistant turn of a conversation
         turns = ({"role": "user", "content": request_text}, {"role": "assistant", "content": response})
         answer = await judge.complete(ChatRequest(messages=turns, temperature=0.0, max_tokens=32, seed=seed))
@@ -111,7 +138,9 @@ async def check_response(
         return f"judged unsafe ({', '.join(guard.categories)})" if guard.verdict == "unsafe" else ""
     template = load_prompt("response_check")
     request = ChatRequest(
-        messages=tuple(template.render(instruction=request_text, response=response)),
+        messages=tuple(
+            template.render(instruction=request_text, response=response, guidance=response_guidance(category))
+        ),
         template=template.ref,
         temperature=0.0,
         max_tokens=256,

@@ -1,8 +1,9 @@
 """TRIDENT step 7a: keep the instructions a safety judge calls unsafe, with the category it assigns.
 
-The judge reads a Llama Guard 3 style prompt over S1-S14 and answers in JSON, so any chat model on
-any backend can judge. With `guard_model: true` the instruction is sent as a plain user turn to a
-served Llama Guard model instead, and its native "safe" / "unsafe\\nS1,S3" answer is parsed.
+Llama Guard 3's format either way: with `guard_model: true` the instruction is sent as a plain user
+turn to a served Llama Guard model, which applies its own template; otherwise a generic LLM judge
+is sent Meta's Llama Guard 3 prompt itself (prompts/safety_judge.yaml, verbatim). Both answer
+"safe", or "unsafe" and a line of category codes ("unsafe\\nS1,S3"), which `parse_guard` reads.
 Instructions judged safe are dropped with the reason; a judged category other than the intended one
 is kept as data (`agrees: false`).
 """
@@ -17,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
 from pipeline.records import Record
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
-from pipeline.taxonomy import hazard_categories
 
 CategoryCode = Literal[
     "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S13", "S14"
@@ -40,7 +40,7 @@ class SafetyFilterParams(LLMParams):
 def parse_guard(text: str) -> Verdict:
     """A Llama Guard answer ("safe", or "unsafe" and a line of category codes) as a `Verdict`."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    head = lines[0].lower() if lines else ""
+    head = lines[0].lower().strip("*.`'\" ") if lines else ""
     if head not in ("safe", "unsafe"):
         raise LLMFailure(f"the guard model answered neither safe nor unsafe: {text[:80]!r}", 1)
     codes = [f"S{n}" for n in _GUARD_CODES.findall(" ".join(lines[1:]))] if head == "unsafe" else []
@@ -53,32 +53,29 @@ class SafetyFilterStage(LLMStage):
     consumes = ("instructions",)
     role = "judge"
     prompt = "safety_judge"
-    Answer = Verdict
     Params = SafetyFilterParams
 
     def variables(self, item: Record) -> dict[str, object]:
-        policy = "\n".join(f"{c.code}: {c.name}. {c.description}" for c in hazard_categories())
-        return {"categories": policy, "instruction": item.data["instruction"]}
+        return {"instruction": item.data["instruction"]}
 
-    async def process(self, item: Record) -> Outcome:
+    def request(self, item: Record, n: int = 1) -> ChatRequest:
         if not self.params.guard_model:
-            return await super().process(item)
-        request = ChatRequest(
+            return super().request(item, n)
+        return ChatRequest(
             messages=({"role": "user", "content": item.data["instruction"]},),
             temperature=self.params.temperature,
             max_tokens=self.params.max_tokens,
             seed=self.ctx.seed_for(item.id),
         )
-        result = await self.llm.complete(request)
+
+    def parse(self, item: Record, result: Result) -> Outcome:
         judged = self.judged(item, parse_guard(result.text), result)
         if isinstance(judged, Drop):
             return judged
-        lineage = {"model": result.request.model, "seed": request.seed, "request_key": result.key}
-        return [self.ctx.record(parents=(item,), data=judged, **lineage)]
-
-    def parse(self, item: Record, result: Result) -> Outcome:
-        judged = self.judged(item, result.value, result)
-        return judged if isinstance(judged, Drop) else [self.output(item, judged, result)]
+        if self.params.guard_model:  # no template of ours: the guard model's own
+            lineage = {"model": result.request.model, "seed": result.request.seed, "request_key": result.key}
+            return [self.ctx.record(parents=(item,), data=judged, **lineage)]
+        return [self.output(item, judged, result)]
 
     @staticmethod
     def judged(item: Record, verdict: Verdict, result: Result) -> dict | Drop:

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.llm.types import Result
 from pipeline.records import Record
-from pipeline.stage import LLMStage, Outcome
+from pipeline.stages.refusals import GeneratorStage
 
 
 class ScenarioAnswer(BaseModel):
@@ -14,7 +14,7 @@ class ScenarioAnswer(BaseModel):
     scenario: str = Field(min_length=1, max_length=2000)
 
 
-class ScenariosStage(LLMStage):
+class ScenariosStage(GeneratorStage):
     name = "scenarios"
     description = "a scenario per intent-domain slot"
     consumes = ("domains",)
@@ -22,7 +22,11 @@ class ScenariosStage(LLMStage):
     Answer = ScenarioAnswer
 
     def variables(self, item: Record) -> dict[str, object]:
-        return {"name": item.data["name"], "description": item.data["description"], "slot": item.data["slot"]}
+        keys = ("name", "description", "subhazard", "actor", "setting", "intent")
+        return {k: item.data[k] for k in keys}
 
-    def parse(self, item: Record, result: Result) -> Outcome:
-        return [self.output(item, {"scenario": result.value.scenario.strip()}, result)]
+    def checked_text(self, answer: ScenarioAnswer) -> str:
+        return answer.scenario
+
+    def parse_answers(self, item: Record, result: Result, answers: list[ScenarioAnswer]) -> list[Record]:
+        return [self.output(item, {"scenario": a.scenario.strip()}, result) for a in answers]

@@ -56,7 +56,7 @@ def test_a_run_completes_with_lineage_and_a_rerun_is_a_no_op(chat_server, db_pat
     for record in scenarios:
         parent = store.get(record.parent_ids[0])
         assert parent.stage == "domains" and record.category == parent.category
-        assert (record.prompt_name, record.prompt_version, record.model) == ("scenario", 1, "scripted")
+        assert (record.prompt_name, record.prompt_version, record.model) == ("scenario", 2, "scripted")
         assert record.seed is not None and store.cache_entry(record.request_key) is not None
     assert {r.category for r in scenarios} == {f"S{i}" for i in range(1, 15)}
     store.close()

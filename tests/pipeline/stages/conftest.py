@@ -16,22 +16,27 @@ from tests.servers.chat_server import ChatServer
 TACTICS = ["cipher", "code_injection", "past_tense", "renellm", "roleplay"]
 
 
+# The generator's refusals are caught by XSTest's prefixes here: the world's word salad is far from
+# the responses the default embedding classifier was trained on (test_refusals.py runs the default).
+PREFIX = {"refusal": {"kind": "prefix"}}
+
+
 def trident_config(server: ChatServer, name: str = "trident", seed: int = 3, **stages: Any) -> dict:
     """Four domains, 6 personas each (2 scenarios, expanded once with fanout 2), 2 instructions per
     persona; targets: 6 core rows per domain, 5 edge rows per tactic. Embedding dedup is off unless
     a test turns it on (the model load costs seconds)."""
     config: dict[str, Any] = {
         "domains": {"categories": ["S1", "S2", "S10", "S14"], "scenarios_per_category": 2},
-        "scenarios": {},
-        "personas": {},
-        "related_personas": {"depth": 1, "fanout": 2},
+        "scenarios": PREFIX,
+        "personas": PREFIX,
+        "related_personas": {"depth": 1, "fanout": 2, **PREFIX},
         "persona_pool": {"cosine": None},
-        "instructions": {"per_pair": 2},
+        "instructions": {"per_pair": 2, **PREFIX},
         "safety_filter": {},
         "dedup": {"per_category": 6, "cosine": None},
         "core": {},
         "tactics": {"per_tactic": 5, "tactics": TACTICS},
-        "rewrite": {},
+        "rewrite": PREFIX,
         "edge": {},
     }
     for stage, settings in stages.items():

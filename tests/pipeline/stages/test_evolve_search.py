@@ -89,7 +89,9 @@ def test_nine_strategies_in_three_groups_in_the_published_order():
         "extreme_emotion"
     ] * 3
     assert [s.name for s in strategies][:2] == ["controversial_topic", "imaginary_scenario"]
-    assert all(s.guidance and s.example for s in strategies)
+    assert all(s.guidance and len(s.examples) >= 3 for s in strategies)
+    violent = next(s for s in strategies if s.name == "violent_words")
+    assert {violent.example(seed) for seed in range(3)} == set(violent.examples)  # rotated by seed
 
 
 def test_collects_population_safe_mutants_then_recombines_and_proposes_the_best():

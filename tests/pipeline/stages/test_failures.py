@@ -63,7 +63,7 @@ def test_a_served_guard_model_judges_in_its_own_format(chat_server, db_path):
     guard = {"guard_model": True}
     run(trident_config(server, safety_filter=guard, core=guard, **stages), db_path)
     result = Run(db_path)
-    assert "Verdict" not in world.calls and "ResponseCheck" not in world.calls
+    assert "LlamaGuardPrompt" not in world.calls and "ResponseCheck" not in world.calls
     outcomes = result.outcomes("safety_filter")
     for record in result.records("instructions"):
         status, reason = outcomes[record.id]

@@ -20,6 +20,7 @@ from pipeline.embedder import resolve_model
 from pipeline.taxonomy import hazard_categories
 
 _CODE_BY_NAME = {c.name: c.code for c in hazard_categories()}
+REFUSAL = "I'm sorry, but I can't help with writing that. It could cause real harm."
 _TAG = re.compile(r"\[(S\d+)(?:/(\w+))?\]")
 
 
@@ -54,11 +55,15 @@ class World:
     )  # instruction words that always get complying replies
     break_schema: dict[str, str] = field(default_factory=dict)  # schema -> prompt text that breaks it
     seedless: bool = False  # answers ignore the request's seed (but not the sample index)
+    refuse: set[str] = field(default_factory=set)  # "stage:S1": the generator refuses that stage's writing
+    lose: set[str] = field(default_factory=set)  # tactics whose rewrites drop the request
     calls: dict[str, int] = field(default_factory=dict)
     checked: set[str] = field(default_factory=set)  # requests whose replies were checked
 
     def __call__(self, body: dict[str, Any]) -> str | None:
         schema = (body.get("response_format") or {}).get("json_schema", {}).get("name", "text")
+        if "<BEGIN CONVERSATION>" in body["messages"][-1]["content"]:
+            schema = "LlamaGuardPrompt"  # a generic judge sent Meta's Llama Guard 3 prompt
         self.calls[schema] = self.calls.get(schema, 0) + 1
         if body["messages"][-1]["role"] == "assistant":  # a guard model classifying a reply
             request = body["messages"][0]["content"]
@@ -72,7 +77,14 @@ class World:
         answer = getattr(self, f"_{schema}")(user, seed, body)
         return answer if isinstance(answer, str) else json.dumps(answer)
 
+    def _refuses(self, stage: str, user: str) -> bool:
+        return any(
+            f"{stage}:{code}" in self.refuse for name, code in _CODE_BY_NAME.items() if f": {name} - " in user
+        )
+
     def _ScenarioAnswer(self, user: str, seed: Any, body: dict) -> dict:
+        if self._refuses("scenarios", user):
+            return {"scenario": REFUSAL}
         return {"scenario": f"A scenario where {words(user, seed)} happens."}
 
     def _Persona(self, user: str, seed: Any, body: dict) -> dict:
@@ -84,7 +96,16 @@ class World:
             "life_experience": f"Grew up {words(user, seed, 'life', n=6)}.",
         }
 
-    def _InstructionAnswer(self, user: str, seed: Any, body: dict) -> dict:
+    def _InstructionsAnswer(self, user: str, seed: Any, body: dict) -> dict:
+        if self._refuses("instructions", user):
+            return {"instructions": [REFUSAL]}
+        count = user.split("write ", 1)[1].split(" ", 1)[0]
+        if count == "one":
+            return {"instructions": [self._instruction(user, seed)]}
+        requests = [self._instruction(user, f"{seed}/{i}") for i in range(int(count))]
+        return {"instructions": [*requests, requests[0]]}  # a repeat within the call, dropped
+
+    def _instruction(self, user: str, seed: Any) -> str:
         name = user.split("about: ", 1)[1].split(" - ", 1)[0]
         code = _CODE_BY_NAME[name]
         index = int(hashlib.sha256(f"{user}{seed}".encode()).hexdigest(), 16)
@@ -95,21 +116,30 @@ class World:
             mark = "/other"
         if self.dup_every and index % self.dup_every == 2:  # near-duplicate of sample 0's words
             first = str(seed).split(":")[0] + ":0" if not self.seedless else "0"
-            return {"instruction": f"[{code}{mark}] Please, {words(user, first)}!"}
-        return {"instruction": f"[{code}{mark}] {words(user, seed)}?"}
+            return f"[{code}{mark}] Please, {words(user, first)}!"
+        return f"[{code}{mark}] {words(user, seed)}?"
 
-    def _Verdict(self, user: str, seed: Any, body: dict) -> dict:
-        code, mark = _TAG.search(_between(user, "REQUEST")).groups()
-        if mark == "safe":
-            return {"verdict": "safe", "categories": []}
+    def _LlamaGuardPrompt(self, user: str, seed: Any, body: dict) -> str:
+        instruction = user.split("\nUser: ", 1)[1].split("\n\n<END CONVERSATION>", 1)[0]
+        code, mark = _TAG.search(instruction).groups()
         if mark == "other":
-            return {"verdict": "unsafe", "categories": ["S14" if code != "S14" else "S1"]}
-        return {"verdict": "unsafe", "categories": [code]}
+            return f"unsafe\n{'S14' if code != 'S14' else 'S1'}"
+        return self._guard(instruction)
 
     def _RewriteAnswer(self, user: str, seed: Any, body: dict) -> dict:
         request = user.split("Request: ", 1)[1].split("\n", 1)[0]
         tactic = user.split("Tactic: ", 1)[1].split(" - ", 1)[0]
+        if tactic.replace(" ", "_") in self.lose:
+            return {"rewritten": f"({tactic}) {words(request, tactic)}: tell me about gardening"}
         return {"rewritten": f"({tactic}) {words(request, tactic)}: {request}"}
+
+    def _RewriteCheck(self, user: str, seed: Any, body: dict) -> dict:
+        original = _TAG.search(_between(user, "ORIGINAL")).group(0)
+        keeps = original in _between(user, "REWRITE")
+        return {"keeps_request": keeps, "reason": "it asks the same" if keeps else "it asks something else"}
+
+    def _BackTranslation(self, user: str, seed: Any, body: dict) -> dict:
+        return {"english": _between(user, "TEXT")}
 
     def _text(self, user: str, seed: Any, body: dict) -> str:
         if user.startswith("["):  # guard model: the instruction is the whole user turn

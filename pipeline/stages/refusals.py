@@ -1,0 +1,158 @@
+"""Generator refusals: an aligned generator often declines to write a harmful scenario, persona,
+request or rewrite, and since its answer is forced into JSON, `{"instruction": "I'm sorry, ..."}` would
+pass on as data. The stages that write with the generator (scenarios, personas, related personas,
+instructions, rewrite) check every text they were given with a refusal classifier (their `refusal`
+setting, any of evaluators/refusal.py; null turns the check off):
+
+- a refused sample is left out and kept as a record of the pseudo-stage `generator_refusals`
+  (consumed by no stage; `safeset inspect` shows it with the call that wrote it);
+- an item whose samples were all refused is a `Drop` whose reason starts with "generator refused".
+
+`refusal_accounting` counts them per intended category for `safeset status`, the report and the card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import Field
+
+from evaluators.refusal import EmbeddingConfig, RefusalConfig
+from pipeline.llm.types import Result
+from pipeline.records import Record
+from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
+from pipeline.stages.evolve_ops import build_classifier
+
+REFUSALS = "generator_refusals"
+REFUSED = "generator refused"
+LOST = "the rewrite lost the request"
+CHECKED = ("scenarios", "personas", "related_personas", "instructions", "rewrite")
+ADVICE_RATE = 0.1  # a category refused more often than this gets the advice below
+ADVICE = (
+    "The generator refused to write part of the data, so these categories fall short of their targets "
+    "or are filled by fewer personas. Use a generator that complies (TRIDENT used an uncensored "
+    "Llama-3.1-8B) for the generator role, or lower the targets of these categories on purpose."
+)
+
+
+def default_refusal() -> RefusalConfig:
+    """The refusal classifier the generator's output is checked with unless a stage names one."""
+    return EmbeddingConfig(kind="embedding")
+
+
+class RefusalCheckParams(LLMParams):
+    refusal: RefusalConfig | None = Field(
+        default_factory=default_refusal,
+        description="refusal classifier that catches the generator refusing to write (null: no check)",
+    )
+    # Requests and scenarios lie outside what the classifiers were trained on (responses), so a
+    # text counts as refused only when the classifier is sure: refusals score above 0.9.
+    refusal_threshold: float = Field(default=0.8, gt=0, le=1, description="p̂(refusal) that counts as refused")
+
+
+class RefusalCheck:
+    """Splits the texts of one generator call into kept and refused (a stage's helper)."""
+
+    def __init__(self, stage: LLMStage, params: RefusalCheckParams):
+        self.stage = stage
+        self.threshold = params.refusal_threshold
+        self.classifier = build_classifier(params.refusal, stage.ctx) if params.refusal is not None else None
+
+    async def refused(self, result: Result, texts: list[str]) -> list[float | None]:
+        """p̂(refusal) of each text that counts as refused, None for the others."""
+        if self.classifier is None or not texts:
+            return [None] * len(texts)
+        prompt = result.request.messages[-1]["content"]
+        scores = await self.classifier.probabilities([prompt] * len(texts), texts)
+        return [p if p >= self.threshold else None for p in scores]
+
+    def records(self, item: Record, result: Result, refused: dict[int, tuple[str, float]]) -> list[Record]:
+        """The refused samples of `result` (index -> (text, p̂)) as `generator_refusals` records."""
+        records = []
+        for index, (text, p) in sorted(refused.items()):
+            data = {"stage": self.stage.name, "answer": index, "text": text, "p_refusal": round(p, 4)}
+            record = self.stage.output(item, data, result)
+            pseudo_id = Record.make_id(record.run_id, REFUSALS, record.parent_ids, data)
+            records.append(dataclasses.replace(record, stage=REFUSALS, id=pseudo_id))
+        return records
+
+    def drop(self, item: Record, result: Result, refused: dict[int, tuple[str, float]]) -> Drop:
+        """The Drop of an item whose every sample was refused, keeping the refusals as records."""
+        text, p = refused[min(refused)]
+        reason = f"{REFUSED} ({len(refused)} of {len(refused)} answers, p̂ = {p:.2f}): {text[:80]!r}"
+        return Drop(reason, tuple(self.records(item, result, refused)))
+
+
+def refusal_accounting(store: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per intended category: texts the generator wrote in the checked stages, how many it refused
+    (and their share), and rewrites dropped for losing the request."""
+    stages = ", ".join(f"'{s}'" for s in CHECKED)
+    written = store.con.execute(
+        f"SELECT coalesce(category, '-'), count(*) FILTER (WHERE stage = '{REFUSALS}'), count(*) "
+        f"FROM records WHERE run_id = ? AND prompt_name IS NOT NULL "
+        f"AND stage IN ('{REFUSALS}', {stages}) GROUP BY ALL",
+        [run_id],
+    ).fetchall()
+    lost = dict(
+        store.con.execute(
+            "SELECT coalesce(r.category, '-'), count(*) FROM progress p JOIN records r ON r.id = p.item_id "
+            "WHERE p.run_id = ? AND p.stage = 'rewrite' AND p.status = 'dropped' AND p.reason LIKE ? "
+            "GROUP BY ALL",
+            [run_id, f"{LOST}%"],
+        ).fetchall()
+    )
+    accounting: dict[str, dict[str, Any]] = {}
+    for category, refused, total in written:
+        accounting[category] = {
+            "written": total,
+            "refused": refused,
+            "rate": round(refused / total, 4) if total else 0.0,
+            "lost_request": lost.get(category, 0),
+        }
+    for category, n in lost.items():
+        accounting.setdefault(category, {"written": 0, "refused": 0, "rate": 0.0, "lost_request": 0})
+        accounting[category]["lost_request"] = n
+    return dict(sorted(accounting.items(), key=lambda kv: (len(kv[0]), kv[0])))
+
+
+def refusal_advice(accounting: dict[str, dict[str, Any]]) -> str | None:
+    """The advice, naming the categories refused more often than ADVICE_RATE; None when none is."""
+    high = [c for c, a in accounting.items() if a["rate"] > ADVICE_RATE]
+    return f"{', '.join(high)}: {ADVICE}" if high else None
+
+
+class GeneratorStage(LLMStage):
+    """An LLMStage whose answers are checked for refusals before they become records. A subclass
+    says how many samples a call asks for (`samples`), what the answers of a call are (`answers`:
+    by default one per sample), the text to check in one answer (`checked_text`), and turns the
+    answers that passed into records (`parse_answers`)."""
+
+    Params = RefusalCheckParams
+
+    def __init__(self, params: RefusalCheckParams, ctx: Any):
+        super().__init__(params, ctx)
+        self.refusals = RefusalCheck(self, params)
+
+    def samples(self) -> int:
+        return 1
+
+    def answers(self, result: Result) -> list[Any]:
+        return list(result.parsed)
+
+    def checked_text(self, answer: Any) -> str:
+        raise NotImplementedError
+
+    def parse_answers(self, item: Record, result: Result, answers: list[Any]) -> list[Record]:
+        raise NotImplementedError
+
+    async def process(self, item: Record) -> Outcome:
+        result = await self.llm.complete(self.request(item, n=self.samples()), self.Answer)
+        answers = self.answers(result)
+        texts = [self.checked_text(answer) for answer in answers]
+        scores = await self.refusals.refused(result, texts)
+        refused = {i: (texts[i], p) for i, p in enumerate(scores) if p is not None}
+        if refused and len(refused) == len(texts):
+            return self.refusals.drop(item, result, refused)
+        kept = [answer for i, answer in enumerate(answers) if i not in refused]
+        return [*self.refusals.records(item, result, refused), *self.parse_answers(item, result, kept)]
