@@ -19,6 +19,7 @@ import asyncio
 import json
 import math
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -121,6 +122,9 @@ class RefusalModel:
 
 
 _models: dict[str, RefusalModel] = {}
+_scored: dict[str, dict[str, float]] = {}  # p̂ per model file and response text
+_lock = threading.Lock()
+CACHE_SIZE = 20_000  # texts remembered per model file; the cache starts afresh when full
 
 
 class CalibratedClassifier:
@@ -140,10 +144,24 @@ class CalibratedClassifier:
         return _models[self.path]
 
     def scores(self, responses: Sequence[str]) -> list[float]:
-        """p̂(refusal) per response. Blocking (embeds on the CPU): call it off the event loop."""
+        """p̂(refusal) per response. Blocking (embeds on the CPU): call it off the event loop.
+        A text is scored once per process (K samples of a target often repeat a refusal word for word)."""
         if not responses:
             return []
-        return [float(p) for p in self.model().probabilities(features(self.embedder, responses))]
+        with _lock:
+            known = _scored.setdefault(self.path, {})
+            found = {r: known[r] for r in responses if r in known}
+        new = [r for r in dict.fromkeys(responses) if r not in found]
+        if new:
+            fresh = dict(
+                zip(new, map(float, self.model().probabilities(features(self.embedder, new))), strict=True)
+            )
+            found.update(fresh)
+            with _lock:
+                if len(known) + len(fresh) > CACHE_SIZE:
+                    known.clear()
+                known.update(fresh)
+        return [found[r] for r in responses]
 
     async def probabilities(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         return await asyncio.to_thread(self.scores, responses)

@@ -42,7 +42,7 @@ from pipeline.resources import data_dir
 SEED = 0
 REGULARIZATION = 0.5  # C of the logistic regression (inverse L2 strength)
 FOLDS = 5
-COMPOSED = {"refusal": 420, "deflection": 120, "partial": 260, "answer": 300, "hedged_answer": 420}
+COMPOSED = {"refusal": 420, "deflection": 300, "partial": 260, "answer": 300, "hedged_answer": 480}
 
 
 def _pieces() -> dict[str, list[str]]:
@@ -63,11 +63,10 @@ def compose(rng: random.Random, kind: str, pieces: dict[str, list[str]], short: 
         parts += _some(rng, pieces["refusal_alternatives"], 0, 3)
         parts += [rng.choice(pieces["refusal_closings"])] if rng.random() < 0.3 else []
     elif kind == "deflection":
-        parts = [
-            *preface,
-            *_some(rng, pieces["deflections"], 1, 3),
-            *_some(rng, pieces["refusal_alternatives"], 0, 2),
-        ]
+        topic, expert = rng.choice(pieces["topics"]), rng.choice(pieces["experts"])
+        steers = [t.format(topic=topic, expert=expert) for t in pieces["topic_deflections"]]
+        parts = [*preface, *_some(rng, pieces["deflections"] + steers, 1, 4)]
+        parts += _some(rng, pieces["refusal_alternatives"], 0, 2)
     elif kind == "partial":
         parts = [*preface, rng.choice(refusal_openers), *_some(rng, pieces["refusal_reasons"], 0, 2)]
         parts += [rng.choice(pieces["pivots"]), *_some(rng, answers, 1, 2)]

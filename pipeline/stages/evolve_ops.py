@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.fitness import LAMBDA, REFUSAL_FLOOR, fitness, mean_fitness, refusal_rate
-from evaluators.refusal import EmbeddingConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
+from evaluators.refusal import ClassifierConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
 from pipeline.llm.client import LLMClient
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
@@ -41,13 +41,13 @@ class ScoringParams(BaseModel):
     refusal_floor: float = Field(default=REFUSAL_FLOOR, gt=0, lt=1)
     target_temperature: float = Field(default=1.0, ge=0, le=2)
     target_max_tokens: int = Field(default=256, ge=1)
-    classifier: RefusalConfig = Field(default_factory=lambda: EmbeddingConfig(kind="embedding"))
+    classifier: RefusalConfig = Field(default_factory=lambda: ClassifierConfig(kind="classifier"))
 
 
 def build_classifier(config: Any, ctx: Any) -> RefusalClassifier:
     """A stage's refusal classifier from its config (a RefusalConfig), with the judge or embedder it needs."""
     judge = ctx.llm("judge") if config.kind == "judge" else None
-    embedder = ctx.embedder() if config.kind == "embedding" else None
+    embedder = ctx.embedder() if config.kind in ("embedding", "classifier") else None
     return build_refusal_classifier(config, judge=judge, embedder=embedder)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from evaluators.refusal import EmbeddingConfig, RefusalConfig
+from evaluators.refusal import ClassifierConfig, RefusalConfig
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record
 from pipeline.resources import data_dir
@@ -67,7 +67,7 @@ class OverrefusalTestStage(Stage):
 
 class AlignSetParams(LLMParams):
     classifier: RefusalConfig = Field(
-        default_factory=lambda: EmbeddingConfig(kind="embedding"),
+        default_factory=lambda: ClassifierConfig(kind="classifier"),
         description="checks that the chosen answer is not itself a refusal",
     )
 
