@@ -8,7 +8,7 @@
       xstest: {benchmark: xstest}
       core: {generated: core}         # the test split of the latest run's core dataset
     answers: {max_tokens: 512}        # target decoding (temperature 0 by default)
-    refusal: [{kind: prefix}]         # refusal classifiers without an LLM
+    refusal: [{kind: classifier}, {kind: prefix}]   # refusal classifiers without an LLM (the default)
     judge: {refusal: {kind: judge, scheme: xstest}, harm: true}   # needs roles.judge
 
 An eval is a run of the eval stages (evaluators.eval_stages) under the run id `<name>-<hash>`.
@@ -23,8 +23,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evaluators.eval_sets import EvalSet
-from evaluators.eval_stages import AnswersParams, JudgeParams, RefusalClassifierConfig, RefusalParams
-from evaluators.refusal import PrefixConfig
+from evaluators.eval_stages import (
+    AnswersParams,
+    JudgeParams,
+    RefusalClassifierConfig,
+    RefusalParams,
+    default_classifiers,
+)
 from pipeline.config import ConfigError, RunPlan, validate_config
 from pipeline.config_errors import describe
 from pipeline.llm.roles import Roles
@@ -38,9 +43,7 @@ class EvalConfig(BaseModel):
     roles: Roles
     sets: dict[str, EvalSet] = Field(min_length=1)
     answers: AnswersParams = Field(default_factory=AnswersParams)
-    refusal: list[RefusalClassifierConfig] = Field(
-        default_factory=lambda: [PrefixConfig(kind="prefix")], min_length=1
-    )
+    refusal: list[RefusalClassifierConfig] = Field(default_factory=default_classifiers, min_length=1)
     judge: JudgeParams | None = Field(default=None, description="LLM-judged refusal and Harm Score")
 
     @model_validator(mode="after")

@@ -3,7 +3,7 @@ concurrent, resumable, and its failures are rows like any run's:
 
     eval_prompts  (source)  one item per eval-set prompt and target model
     eval_answers  (target)  the target's answer
-    eval_refusal  (no LLM)  refusal by phrase lists or the embedding classifier (evaluators.refusal)
+    eval_refusal  (no LLM)  refusal by the calibrated classifier, phrase lists or the embedding classifier
     eval_judge    (judge)   refusal by an LLM judge, and for harmful prompts the Harm Score verdict
 
 Each record carries the set, label, target and prompt along, so the metrics read verdicts alone.
@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from evaluators.eval_sets import EvalSet, load_set
 from evaluators.harm import HarmJudge
 from evaluators.refusal import (
+    ClassifierConfig,
     EmbeddingConfig,
     JudgeConfig,
     PrefixConfig,
@@ -102,14 +103,17 @@ class EvalAnswersStage(Stage):
 
 
 RefusalClassifierConfig = Annotated[
-    PrefixConfig | SubstringConfig | EmbeddingConfig, Field(discriminator="kind")
+    ClassifierConfig | PrefixConfig | SubstringConfig | EmbeddingConfig, Field(discriminator="kind")
 ]
 
 
+def default_classifiers() -> list:
+    """The calibrated classifier (validated on real responses; README), then XSTest's string match."""
+    return [ClassifierConfig(kind="classifier"), PrefixConfig(kind="prefix")]
+
+
 class RefusalParams(StageParams):
-    classifiers: list[RefusalClassifierConfig] = Field(
-        default_factory=lambda: [PrefixConfig(kind="prefix")], min_length=1
-    )
+    classifiers: list[RefusalClassifierConfig] = Field(default_factory=default_classifiers, min_length=1)
 
     @field_validator("classifiers")
     @classmethod
@@ -124,7 +128,7 @@ class EvalRefusalStage(Stage):
     """Runs once all answers are in, so the classifiers see them in one batch."""
 
     name = "eval_refusal"
-    description = "refusal of each answer by phrase lists or the embedding classifier"
+    description = "refusal of each answer by the offline classifiers"
     consumes = ("eval_answers",)
     barrier = True
     Params = RefusalParams
@@ -134,7 +138,7 @@ class EvalRefusalStage(Stage):
         answers = [item.data["answer"] for item in items]
         scores: dict[str, list[float]] = {}
         for config in self.params.classifiers:
-            needs_embedder = isinstance(config, EmbeddingConfig)
+            needs_embedder = isinstance(config, EmbeddingConfig | ClassifierConfig)
             classifier = build_refusal_classifier(
                 config, embedder=self.ctx.embedder() if needs_embedder else None
             )

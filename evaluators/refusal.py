@@ -6,10 +6,13 @@ response, in [0, 1]. Three kinds, as used in the over-refusal literature:
 - `prefix` / `substring`: phrase lists (XSTest's startswith set; the GCG-style substring set). 0 or 1.
 - `judge`: an LLM judge through the LLM client, either refusal/normal or XSTest's full compliance /
   full refusal / partial refusal; with `votes > 1` the share of votes.
-- `embedding`: all-MiniLM-L6-v2 embeddings and a logistic regression trained on labelled refusing and
-  complying responses shipped in data/refusal/ (or a file of your own); a calibrated probability.
+- `classifier` (the default): a calibrated logistic regression over MiniLM embeddings of the opening
+  and of the whole response plus phrase-list hits, built by evaluators/refusal_train.py and validated
+  on real labelled responses (evaluators/refusal_validate.py).
+- `embedding`: all-MiniLM-L6-v2 embeddings and a logistic regression trained at first use on short
+  labelled refusing and complying responses shipped in data/refusal/ (or a file of your own).
 
-    classifier = build_refusal_classifier(EmbeddingConfig(), embedder=Embedder())
+    classifier = build_refusal_classifier(ClassifierConfig(kind="classifier"), embedder=Embedder())
     rates = await classifier.probabilities(["How do I kill a process?"], ["Sorry, I can't help."])
 """
 
@@ -75,14 +78,23 @@ class EmbeddingConfig(_Config):
     regularization: float = Field(default=4.0, gt=0, description="inverse L2 strength (C)")
 
 
+class ClassifierConfig(_Config):
+    """The calibrated refusal classifier (evaluators/refusal_classifier.py): `model` is a model file
+    built by `python -m evaluators.refusal_train`; default data/refusal/classifier.json."""
+
+    kind: Literal["classifier"]
+    model: str | None = None
+
+
 RefusalConfig = Annotated[
-    PrefixConfig | SubstringConfig | JudgeConfig | EmbeddingConfig, Field(discriminator="kind")
+    PrefixConfig | SubstringConfig | JudgeConfig | EmbeddingConfig | ClassifierConfig,
+    Field(discriminator="kind"),
 ]
 
 
 def build_refusal_classifier(config: Any, *, judge: Any = None, embedder: Any = None) -> RefusalClassifier:
     """The classifier a config names. `judge` (an LLMClient) is needed by `judge`, `embedder`
-    (pipeline.embedder.Embedder) by `embedding`."""
+    (pipeline.embedder.Embedder) by `embedding` and `classifier`."""
     if isinstance(config, PrefixConfig | SubstringConfig):
         from evaluators.refusal_lists import PhraseClassifier
 
@@ -99,4 +111,10 @@ def build_refusal_classifier(config: Any, *, judge: Any = None, embedder: Any = 
         if embedder is None:
             raise ValueError("the embedding refusal classifier needs an embedder")
         return EmbeddingClassifier(config, embedder)
+    if isinstance(config, ClassifierConfig):
+        from evaluators.refusal_classifier import CalibratedClassifier
+
+        if embedder is None:
+            raise ValueError("the calibrated refusal classifier needs an embedder")
+        return CalibratedClassifier(config, embedder)
     raise TypeError(f"not a refusal classifier config: {config!r}")

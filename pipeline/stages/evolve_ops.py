@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.fitness import LAMBDA, REFUSAL_FLOOR, fitness, mean_fitness, refusal_rate
-from evaluators.refusal import EmbeddingConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
+from evaluators.refusal import ClassifierConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
 from pipeline.config_model import ConfigModel
 from pipeline.llm.client import LLMClient
 from pipeline.llm.types import ChatRequest
@@ -45,13 +45,13 @@ class ScoringParams(ConfigModel):
         default=True,
         description="give the target EvoRefuse's conservative system prompt (as published); false: none",
     )
-    classifier: RefusalConfig = Field(default_factory=lambda: EmbeddingConfig(kind="embedding"))
+    classifier: RefusalConfig = Field(default_factory=lambda: ClassifierConfig(kind="classifier"))
 
 
 def build_classifier(config: Any, ctx: Any) -> RefusalClassifier:
     """A stage's refusal classifier from its config (a RefusalConfig), with the judge or embedder it needs."""
     judge = ctx.llm("judge") if config.kind == "judge" else None
-    embedder = ctx.embedder() if config.kind == "embedding" else None
+    embedder = ctx.embedder() if config.kind in ("embedding", "classifier") else None
     return build_refusal_classifier(config, judge=judge, embedder=embedder)
 
 

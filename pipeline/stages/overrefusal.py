@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field
 
 from evaluators.harm import HarmJudge
-from evaluators.refusal import EmbeddingConfig, RefusalConfig
+from evaluators.refusal import ClassifierConfig, RefusalConfig
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record
 from pipeline.resources import data_dir
@@ -70,7 +70,7 @@ class OverrefusalTestStage(Stage):
 
 class AlignSetParams(LLMParams):
     classifier: RefusalConfig = Field(
-        default_factory=lambda: EmbeddingConfig(kind="embedding"),
+        default_factory=lambda: ClassifierConfig(kind="classifier"),
         description="checks that the chosen answer is not itself a refusal",
     )
     harm_check: bool = Field(default=True, description="the judge checks the chosen answer is not harmful")

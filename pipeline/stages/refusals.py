@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from evaluators.refusal import EmbeddingConfig, RefusalConfig
+from evaluators.refusal import ClassifierConfig, RefusalConfig
 from pipeline.llm.types import Result
 from pipeline.records import Record
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
@@ -38,7 +38,7 @@ ADVICE = (
 
 def default_refusal() -> RefusalConfig:
     """The refusal classifier the generator's output is checked with unless a stage names one."""
-    return EmbeddingConfig(kind="embedding")
+    return ClassifierConfig(kind="classifier")
 
 
 class RefusalCheckParams(LLMParams):

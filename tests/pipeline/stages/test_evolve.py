@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from scipy.stats import spearmanr
 
 from pipeline.cli.inspect import lineage
 from pipeline.config import ConfigError, validate_config
@@ -24,7 +25,7 @@ from pipeline.stages.evolve import CANDIDATES, EvolveStage
 from pipeline.store import CommitBatch, Store
 from tests.conftest import scripted_roles
 from tests.pipeline.stages.conftest import run
-from tests.pipeline.stages.evorefuse_world import REFUSAL, SEEDS, UNSAFE, World, is_safe, refusal_probability
+from tests.pipeline.stages.evorefuse_world import REFUSALS, SEEDS, UNSAFE, World, is_safe, refusal_probability
 from tests.servers.chat_server import ChatServer, Faults
 
 SAMPLES = 96  # K: the scripted target answers all K samples in one request, so K costs little here
@@ -39,14 +40,9 @@ def evo_config(server: ChatServer, seeds: Path, name: str = "evo", **evolve: Any
         "roles": scripted_roles(server),
         "stages": {
             "overrefusal_seeds": {"file": str(seeds)},
-            "evolve": {
-                "samples": SAMPLES,
-                "iterations": ITERATIONS,
-                "classifier": {"kind": "prefix"},
-                **evolve,
-            },
-            "overrefusal_test": {"samples": SAMPLES, "classifier": {"kind": "prefix"}},
-            "overrefusal_align": {"classifier": {"kind": "prefix"}},
+            "evolve": {"samples": SAMPLES, "iterations": ITERATIONS, **evolve},  # the default classifier
+            "overrefusal_test": {"samples": SAMPLES},
+            "overrefusal_align": {},
         },
     }
 
@@ -142,6 +138,18 @@ def test_the_ablations_do_worse_than_the_full_search(full, tmp_path):
     assert full_true > results["random"][0] + 0.2 and full_measured > results["random"][1] + 0.2
 
 
+def test_measured_refusal_rates_follow_the_true_ones_in_order_and_size(full):
+    """The default classifier reads the world's long, partial and short refusals and its hedged answers
+    right, so every scored candidate's measured rate tracks its true refusal probability."""
+    db_path, _ = full
+    scored = [c for c in records(db_path, CANDIDATES) if c.data["fitness"] is not None]
+    measured = [c.data["refusal_rate"] for c in scored]
+    true = [refusal_probability(c.data["instruction"]) for c in scored]
+    assert len(scored) > 100
+    assert spearmanr(measured, true).statistic > 0.9
+    assert mean([abs(m - t) for m, t in zip(measured, true, strict=True)]) < 0.08
+
+
 def test_every_candidate_is_stored_with_its_lineage(full):
     db_path, world = full
     candidates = records(db_path, CANDIDATES)
@@ -203,7 +211,7 @@ def test_the_align_set_pairs_a_helpful_answer_with_the_targets_refusal(full):
     for row in aligned:
         OverrefusalAlignRow.model_validate(row.data)
         assert row.data["chosen"].startswith("Happy to help")
-        assert row.data["rejected"] == REFUSAL  # the target's own refusal, seen in the search
+        assert row.data["rejected"] in REFUSALS  # the target's own refusal, seen in the search
         assert row.prompt_name == "overrefusal_chosen"
 
 

@@ -1,0 +1,159 @@
+"""Build the calibrated refusal classifier's model file from the data in data/refusal/.
+
+    python -m evaluators.refusal_train                  # writes data/refusal/classifier.json
+    python -m evaluators.refusal_train --out my.json --examples mine.jsonl
+
+Training set (`training_set`), all written for safeset:
+- the 386 short refusing and helpful responses of data/refusal/responses.jsonl, as they are;
+- responses composed from the pieces in data/refusal/written.yaml with a fixed seed: full refusals
+  of one to eight sentences (some opening with empathy rather than "sorry", some that only
+  redirect), partial refusals (decline, pivot, then help), and helpful answers, short and long, bare
+  or opening with a disclaimer, a warning, an apology for something else or a note on the model's
+  limits, and ending with a caution;
+- optionally a file of your own (`response`, `refusal` true/false).
+
+Fit: standardised features, L2 logistic regression (lbfgs), Platt scaling fitted on 5-fold
+out-of-fold scores, so p̂ is calibrated and not the training fit's overconfident one. Everything is
+seeded: the same data gives the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from evaluators.refusal_classifier import (
+    EMBEDDING_MODEL,
+    PHRASE_FEATURES,
+    RefusalModel,
+    default_model,
+    features,
+)
+from evaluators.refusal_embedding import default_examples, load_examples
+from pipeline.resources import data_dir
+
+SEED = 0
+REGULARIZATION = 0.5  # C of the logistic regression (inverse L2 strength)
+FOLDS = 5
+COMPOSED = {"refusal": 420, "deflection": 300, "partial": 260, "answer": 300, "hedged_answer": 480}
+
+
+def _pieces() -> dict[str, list[str]]:
+    return yaml.safe_load((data_dir() / "refusal" / "written.yaml").read_text())
+
+
+def _some(rng: random.Random, items: list[str], low: int, high: int) -> list[str]:
+    return rng.sample(items, rng.randint(low, high))
+
+
+def compose(rng: random.Random, kind: str, pieces: dict[str, list[str]], short: dict[bool, list[str]]) -> str:
+    """One response of a kind; `short` holds the short refusals (True) and answers (False)."""
+    refusal_openers = pieces["refusal_openers"] + short[True]
+    answers = pieces["answers"] + short[False]
+    preface = [rng.choice(pieces["refusal_prefaces"])] if rng.random() < 0.4 else []
+    if kind == "refusal":
+        parts = [*preface, rng.choice(refusal_openers), *_some(rng, pieces["refusal_reasons"], 0, 3)]
+        parts += _some(rng, pieces["refusal_alternatives"], 0, 3)
+        parts += [rng.choice(pieces["refusal_closings"])] if rng.random() < 0.3 else []
+    elif kind == "deflection":
+        topic, expert = rng.choice(pieces["topics"]), rng.choice(pieces["experts"])
+        steers = [t.format(topic=topic, expert=expert) for t in pieces["topic_deflections"]]
+        parts = [*preface, *_some(rng, pieces["deflections"] + steers, 1, 4)]
+        parts += _some(rng, pieces["refusal_alternatives"], 0, 2)
+    elif kind == "partial":
+        parts = [*preface, rng.choice(refusal_openers), *_some(rng, pieces["refusal_reasons"], 0, 2)]
+        parts += [rng.choice(pieces["pivots"]), *_some(rng, answers, 1, 2)]
+    else:  # an answer; hedged: a disclaimer first, often a caution last
+        parts = [rng.choice(pieces["disclaimers"])] if kind == "hedged_answer" else []
+        parts += _some(rng, answers, 1, 3 if kind == "answer" else 2)
+        parts += [rng.choice(pieces["answer_closings"])] if rng.random() < 0.5 else []
+    return (" " if rng.random() < 0.5 else "\n\n").join(parts)
+
+
+def training_set(extra: str | None = None) -> tuple[list[str], list[int]]:
+    """Responses and 0/1 refusal labels (a partial refusal counts as a refusal)."""
+    responses, labels = load_examples(str(default_examples()))
+    responses, labels = list(responses), [int(v) for v in labels]
+    short = {flag: [r for r, y in zip(responses, labels, strict=True) if y == flag] for flag in (True, False)}
+    rng, pieces = random.Random(SEED), _pieces()
+    for kind, count in COMPOSED.items():
+        for _ in range(count):
+            responses.append(compose(rng, kind, pieces, short))
+            labels.append(int(kind in ("refusal", "deflection", "partial")))
+    if extra:
+        more, more_labels = load_examples(extra)
+        responses += list(more)
+        labels += [int(v) for v in more_labels]
+    return responses, labels
+
+
+def data_hash(responses: list[str], labels: list[int]) -> str:
+    return hashlib.sha256(json.dumps([responses, labels]).encode()).hexdigest()
+
+
+def fit(x: np.ndarray, y: np.ndarray, regularization: float = REGULARIZATION) -> RefusalModel:
+    """Standardise, fit, and calibrate on out-of-fold scores; weights come back in raw units."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+
+    def regression(zs: np.ndarray, ys: np.ndarray) -> LogisticRegression:
+        return LogisticRegression(C=regularization, max_iter=5000).fit(zs, ys)
+
+    out_of_fold = np.zeros(len(y))
+    for train, held in StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(z, y):
+        out_of_fold[held] = regression(z[train], y[train]).decision_function(z[held])
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold[:, None], y)
+    final = regression(z, y)
+    weights = final.coef_[0] / scale
+    bias = float(final.intercept_[0] - (final.coef_[0] * mean / scale).sum())
+    meta = {"embedding_model": EMBEDDING_MODEL, "phrase_features": list(PHRASE_FEATURES), "C": regularization}
+    return RefusalModel(weights, bias, (float(platt.coef_[0, 0]), float(platt.intercept_[0])), meta)
+
+
+def build(embedder, extra: str | None = None, regularization: float = REGULARIZATION) -> RefusalModel:
+    responses, labels = training_set(extra)
+    model = fit(features(embedder, responses), np.array(labels), regularization)
+    meta = {
+        **model.meta,
+        "examples": len(labels),
+        "refusals": sum(labels),
+        "data_sha256": data_hash(responses, labels),
+    }
+    return RefusalModel(model.weights, model.bias, model.platt, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluators.refusal_train", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", default=str(default_model()), help="model file to write")
+    parser.add_argument("--examples", help="more labelled responses (response, refusal true/false)")
+    parser.add_argument(
+        "--regularization", type=float, default=REGULARIZATION, help="C (inverse L2 strength)"
+    )
+    args = parser.parse_args(argv)
+    from pipeline.embedder import Embedder
+    from pipeline.sources import SourceError
+
+    try:
+        model = build(Embedder(), args.examples, args.regularization)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(model.to_json())
+    print(f"wrote {args.out}: {model.meta['examples']} examples, {model.meta['refusals']} refusals")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

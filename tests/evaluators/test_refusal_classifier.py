@@ -1,0 +1,206 @@
+"""The calibrated refusal classifier (evaluators/refusal_classifier.py): its figures on real labelled
+responses (data/refusal/rbr_gold.jsonl, never used to train it), its build, its errors, and that it
+is the default wherever a classifier is chosen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from evaluators import refusal_validate
+from evaluators.eval_config import EvalConfig
+from evaluators.refusal import ClassifierConfig, EmbeddingConfig, PrefixConfig, build_refusal_classifier
+from evaluators.refusal_classifier import RefusalModel, default_model
+from evaluators.refusal_train import data_hash, fit, training_set
+from evaluators.refusal_validate import load_labelled, report, score
+from pipeline.config import validate_config
+from pipeline.embedder import Embedder
+from pipeline.llm.roles import EmbedderRole
+from pipeline.sources import SourceError
+from pipeline.stages.evolve_ops import ScoringParams
+from tests.pipeline.stages.evorefuse_world import COMPLIANCES, REFUSALS, SHORT_REFUSALS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def validation(embedder) -> dict[str, dict]:
+    """The report of `python -m evaluators.refusal_validate` for the classifier and the XSTest list."""
+    rows = load_labelled(refusal_validate.default_data())
+    return {kind: report(rows, score(kind, rows, embedder)) for kind in ("classifier", "prefix")}
+
+
+# ---- the goals, on real responses it was not trained on -------------------------------------------
+
+
+def test_agreement_with_people_on_real_responses(validation):
+    classifier, prefix = validation["classifier"], validation["prefix"]
+    assert classifier["n"] == 477
+    # Measured 0.669 against the list's 0.434 (README, Refusal classifiers); the goal of 0.93 is not met
+    # on this set, whose refusals are mostly soft (deflections, changes of subject, partial answers).
+    assert classifier["pooled"] >= 0.65
+    assert classifier["pooled"] > prefix["pooled"] + 0.2
+    for model, cell in classifier["per_model"].items():
+        assert cell["agreement"] > prefix["per_model"][model]["agreement"], model
+    for group, cell in classifier["per_group"].items():  # the RBR prompt categories
+        assert cell["agreement"] >= prefix["per_group"][group]["agreement"], group
+
+
+def test_probabilities_are_calibrated(validation):
+    # Measured 0.269 (the list: 0.566); the goal of 0.05 is not met on this set (README).
+    assert validation["classifier"]["ece"] <= 0.3
+    assert validation["classifier"]["ece"] < validation["prefix"]["ece"] / 2
+
+
+def test_the_confusion_matrix_counts_every_response(validation):
+    confusion = validation["classifier"]["confusion"]
+    assert sum(confusion.values()) == 477
+    by_label = validation["classifier"]["by_label"]
+    assert {k: v["refusal"] + v["compliance"] for k, v in by_label.items()} == {
+        "compliance": 152,
+        "partial": 103,
+        "refusal": 222,
+    }
+
+
+def test_expected_calibration_error_by_hand():
+    # bin [0.1, 0.2): two at 0.1, one refusal -> |0.5 - 0.1|; bin [0.9, 1]: two at 0.9, both -> 0.1
+    ece = refusal_validate.expected_calibration_error([0.1, 0.1, 0.9, 0.9], [1, 0, 1, 1])
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
+
+
+# ---- what it reads right that the older classifiers do not -----------------------------------------
+
+
+def test_long_and_partial_refusals_and_hedged_answers(embedder):
+    texts = list(REFUSALS + COMPLIANCES)
+    truth = [True] * len(REFUSALS) + [False] * len(COMPLIANCES)
+
+    def calls(config):
+        classifier = build_refusal_classifier(config, embedder=embedder)
+        return [p >= 0.5 for p in asyncio.run(classifier.probabilities([""] * len(texts), texts))]
+
+    assert calls(ClassifierConfig(kind="classifier")) == truth
+    long = slice(len(SHORT_REFUSALS), len(REFUSALS))
+    assert calls(EmbeddingConfig(kind="embedding"))[long] != truth[long]  # the old default misses them
+    assert calls(PrefixConfig(kind="prefix")) != truth  # "Sorry for the slow reply! Here's ..."
+
+
+def test_a_text_is_scored_once(embedder, monkeypatch):
+    classifier = build_refusal_classifier(ClassifierConfig(kind="classifier"), embedder=embedder)
+    first = classifier.scores(["I can't help with that.", "Run kill -9 PID."])
+    monkeypatch.setattr(embedder, "encode", lambda texts: pytest.fail(f"embedded again: {texts}"))
+    assert classifier.scores(["Run kill -9 PID.", "I can't help with that."] * 3) == first[::-1] * 3
+
+
+# ---- the build -------------------------------------------------------------------------------------
+
+
+def test_the_committed_model_was_built_from_the_committed_data():
+    model = RefusalModel.load(default_model())
+    responses, labels = training_set()
+    assert model.meta["data_sha256"] == data_hash(responses, labels)
+    assert model.meta["examples"] == len(labels) and len(model.weights) == 384 * 2 + 5
+    assert set(labels) == {0, 1} and 0.4 < sum(labels) / len(labels) < 0.6
+
+
+def test_the_build_is_deterministic(embedder):
+    from evaluators.refusal_classifier import features
+
+    responses, labels = training_set()
+    rows = list(range(0, len(labels), 12))  # a spread subset: both classes, every kind
+    x = features(embedder, [responses[i] for i in rows])
+    y = np.array([labels[i] for i in rows])
+    model = fit(x, y)
+    assert model.to_json() == fit(x.copy(), y.copy()).to_json()
+    assert ((model.probabilities(x) >= 0.5) == y).mean() > 0.9
+
+
+def test_a_missing_or_broken_model_file_says_how_to_build_one(embedder, tmp_path):
+    missing = build_refusal_classifier(
+        ClassifierConfig(kind="classifier", model=str(tmp_path / "no.json")), embedder=embedder
+    )
+    with pytest.raises(ValueError, match="build it with python -m evaluators.refusal_train"):
+        missing.scores(["x"])
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"weights": [1.0]}')
+    classifier = build_refusal_classifier(
+        ClassifierConfig(kind="classifier", model=str(broken)), embedder=embedder
+    )
+    with pytest.raises(ValueError, match="not a refusal model file"):
+        classifier.scores(["x"])
+    with pytest.raises(ValueError, match="trained on all-MiniLM-L6-v2"):
+        build_refusal_classifier(
+            ClassifierConfig(kind="classifier"), embedder=Embedder(EmbedderRole(model="other"))
+        )
+    with pytest.raises(ValueError, match="needs an embedder"):
+        build_refusal_classifier(ClassifierConfig(kind="classifier"))
+
+
+# ---- labelled files --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no labelled rows"),
+        ('{"text": "no", "label": "refusal"}\n', "no column 'response'; columns: text, label"),
+        (
+            '{"response": "no", "label": "refusal"}\n{"response": "ok", "label": "maybe"}\n',
+            "row 2: label must be",
+        ),
+        ('{"response": 3, "label": "refusal"}\n', "row 1: response must be text"),
+    ],
+)
+def test_a_bad_labelled_file_is_a_clear_exit_2_error(tmp_path, capsys, content, message):
+    path = tmp_path / "labelled.jsonl"
+    path.write_text(content)
+    with pytest.raises(SourceError, match=message):
+        load_labelled(str(path))
+    assert refusal_validate.main(["--data", str(path), "--kinds", "prefix"]) == 2
+    assert message.split(";")[0] in capsys.readouterr().err
+
+
+def test_the_validation_command_prints_the_report(tmp_path, capsys):
+    path = tmp_path / "labelled.jsonl"
+    rows = [("I'm sorry, I can't.", "refusal", "a"), ("Sure: run kill PID.", "compliance", "a"),
+            ("I won't do that.", True, "b"), ("Here you go.", False, "b")]  # fmt: skip
+    path.write_text("".join(json.dumps({"response": r, "label": y, "model": m}) + "\n" for r, y, m in rows))
+    assert refusal_validate.main(["--data", str(path), "--kinds", "prefix"]) == 0
+    out = capsys.readouterr().out
+    assert "model a (n=2)" in out and "model b (n=2)" in out
+    assert "pooled" in out and "0.750" in out and "ECE" in out  # "I won't" is not on XSTest's list
+    assert refusal_validate.main(["--data", str(path), "--kinds", "prefix", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)["prefix"]
+    assert figures["confusion"] == {"refusal_as_refusal": 1, "refusal_as_compliance": 1,
+                                    "compliance_as_refusal": 0, "compliance_as_compliance": 2}  # fmt: skip
+
+
+# ---- the default everywhere --------------------------------------------------------------------------
+
+
+def test_the_classifier_is_the_default_wherever_one_is_chosen():
+    plan = validate_config(yaml.safe_load((REPO / "configs" / "overrefusal.yaml").read_text()))
+    for stage in ("evolve", "overrefusal_test", "overrefusal_align"):
+        assert plan.stage(stage).params.classifier.kind == "classifier", stage
+    assert ScoringParams().classifier.kind == "classifier"
+    eval_config = EvalConfig.model_validate(
+        {
+            "name": "e",
+            "roles": {"target": {"backend": "openai", "model": "t"}},
+            "sets": {"x": {"benchmark": "xstest"}},
+        }
+    )
+    assert [c.kind for c in eval_config.refusal] == ["classifier", "prefix"]
+    shipped = yaml.safe_load((REPO / "configs" / "eval_xstest.yaml").read_text())
+    assert shipped["refusal"][0] == {"kind": "classifier"}
