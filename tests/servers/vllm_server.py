@@ -53,7 +53,7 @@ def start_server(model_dir: Path, log_path: Path) -> tuple[subprocess.Popen, VLL
     """Start `vllm`'s OpenAI server on `model_dir` and wait until it answers."""
     port = _free_port()
     command = [
-        # Through `pipeline`, which hides CUDA builds of torchvision/torchaudio from the CPU torch.
+        # Through `pipeline`, which hides CUDA builds of torchvision/torchaudio/torchcodec from the CPU torch.
         sys.executable, "-c", "import pipeline, runpy; runpy.run_module("
         "'vllm.entrypoints.openai.api_server', run_name='__main__', alter_sys=True)",
         "--model", str(model_dir), "--served-model-name", SERVED_NAME,
