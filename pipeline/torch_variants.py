@@ -5,16 +5,21 @@ torchvision, torchaudio and torchcodec. PyPI only has their CUDA builds, whose c
 load against a CPU torch, and transformers and vLLM import them whenever they are installed (to handle
 images, audio and video, which safeset never does). An extension whose version lacks the `+cpu` label
 of a CPU torch is therefore hidden from this process, as if it were not installed; the matching CPU
-builds (from the PyTorch CPU index) are left alone. Forked processes (vLLM's engine) inherit the choice.
+builds (from the PyTorch CPU index) are left alone. Child processes, such as those in which vLLM
+inspects a model or runs its engine, hide them too: their PYTHONPATH starts with `pipeline/_site`,
+whose `sitecustomize` imports `pipeline`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import sys
+from pathlib import Path
 
 EXTENSIONS = ("torchvision", "torchaudio", "torchcodec")
+SITE = str(Path(__file__).parent / "_site")
 
 
 def hide_mismatched_extensions() -> list[str]:
@@ -28,6 +33,9 @@ def hide_mismatched_extensions() -> list[str]:
         if not _version(name).endswith("+cpu"):
             sys.modules[name] = None  # `import` raises ImportError; find_spec answers None
             hidden.append(name)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if hidden and SITE not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([SITE, *filter(None, paths)])
     return hidden
 
 

