@@ -94,7 +94,7 @@ def load_config(
     path: str | Path, *, endpoint: str | None = None, model: str | None = None, seed: int | None = None
 ) -> RunPlan:
     """Read, override and validate a config file. `endpoint` + `model` point every LLM role at one
-    OpenAI-compatible server."""
+    OpenAI-compatible server; `model` alone replaces the model of every LLM role, keeping its backend."""
     path = Path(path)
     source = str(path)
     try:
@@ -110,8 +110,13 @@ def load_config(
         raise ConfigError(source, ["the file is empty; see configs/quickstart.yaml for a complete config"])
     if not isinstance(raw, dict):
         raise ConfigError(source, [f"the top level must be a mapping of keys, got {type(raw).__name__}"])
-    if (endpoint is None) != (model is None):
-        raise ConfigError(source, ["--endpoint and --model go together: pass both or neither"])
+    if endpoint is not None and model is None:
+        raise ConfigError(source, ["--endpoint needs --model: the model name to ask the server for"])
+    if endpoint is None and model is not None:
+        roles = raw.get("roles") if isinstance(raw.get("roles"), dict) else {}
+        for name, role in roles.items():
+            if name != "embedder" and isinstance(role, dict):
+                role["model"] = model
     if endpoint is not None:
         roles = raw.get("roles") if isinstance(raw.get("roles"), dict) else {}
         raw["roles"] = {

@@ -68,7 +68,6 @@ class _StageState:
     inflight: dict[str, asyncio.Task] = field(default_factory=dict)
     unflushed: int = 0  # items finished but not yet committed
     cursor: int = 0  # highest input seq fetched in this session
-    budget: float = float("inf")  # items this session may still fetch (--max-items)
     inputs_version: int = 0  # bumped when records this stage consumes are committed
     queried_version: int = -1  # inputs_version at the last query
     exhausted: bool = False  # the last query returned everything that was ready
@@ -258,9 +257,6 @@ class Runner:
 
     async def _drive(self, stage: Stage, db: StoreThread, writer: Writer) -> None:
         state = self._states[stage.name]
-        previous = sum((await db.call(lambda s: s.progress_counts(self.run_id))).get(stage.name, {}).values())
-        if self.max_items is not None:
-            state.budget = max(0, self.max_items - previous)
         try:
             if stage.is_source():
                 await self._run_source(stage, state, writer)
@@ -273,6 +269,8 @@ class Runner:
             self._wake_consumers_of(stage.name)
 
     async def _run_source(self, stage: Stage, state: _StageState, writer: Writer) -> None:
+        """Commit the stage's planned root items; --max-items keeps the first N, and every stage
+        downstream then finishes all the work they lead to."""
         records = self._planned[stage.name]
         if self.max_items is not None:
             records = records[: self.max_items]
@@ -297,15 +295,15 @@ class Runner:
                 item, spent = state.queue.popleft()
                 work = self._work(stage, state, item, writer, spent)
                 state.inflight[item.id] = asyncio.create_task(work)
-            if settled and not fetched and (upstream_done or state.budget <= 0):
+            if settled and not fetched and upstream_done:
                 return
             await state.wake.wait()
 
     async def _refill(self, stage: Stage, state: _StageState, db: StoreThread, depth: int) -> int:
         """Top up the stage's queue of ready items from the store. Asks only when the queue is low and
         either the last answer was not exhausted or inputs were committed since; returns how many came."""
-        want = int(min(depth - len(state.queue), state.budget))
-        if len(state.queue) >= depth // 2 or want <= 0:
+        want = depth - len(state.queue)
+        if len(state.queue) >= depth // 2:
             return 0
         if state.exhausted and state.inputs_version == state.queried_version:
             return 0
@@ -323,7 +321,6 @@ class Runner:
         state.queried_version, state.exhausted = version, len(fetched) < want
         if fetched:
             state.cursor = fetched[-1][0].seq or state.cursor
-            state.budget -= len(fetched)
             state.queue.extend(fetched)
         return len(fetched)
 
@@ -332,9 +329,8 @@ class Runner:
             await self._states[name].finished.wait()
         if self._stopping:
             return
-        limit = int(min(state.budget, 2**62))
         fetched = await db.call(
-            lambda s: s.pending(self.run_id, stage.name, stage.consumes, 0, limit, self.retry_failed)
+            lambda s: s.pending(self.run_id, stage.name, stage.consumes, 0, 2**62, self.retry_failed)
         )
         items = [item for item, _ in fetched]
         if not items:

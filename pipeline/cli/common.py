@@ -85,8 +85,12 @@ class RedactUrls(logging.Filter):
 
 
 def setup_logging(verbose: bool) -> None:
-    """safeset's own messages at INFO (DEBUG with --verbose); libraries' chatter only with --verbose."""
+    """safeset's own messages at INFO (DEBUG with --verbose); libraries' chatter only with --verbose.
+    Every record goes through the one rich handler, so each line appears once."""
+    from huggingface_hub.utils import logging as hub_logging
     from rich.logging import RichHandler
+
+    hub_logging.get_logger().handlers.clear()  # its own stderr handler would print each line again
 
     handler = RichHandler(console=err_console, show_path=verbose, markup=False)
     handler.addFilter(RedactUrls())

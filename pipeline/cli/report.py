@@ -19,14 +19,15 @@ from pipeline.cli.score import data_errors, embedder, settings_and_options, sour
               help="Outside data to show beside the run (a file or hub id); repeatable. Scored once, "
               "then read from the database.")  # fmt: skip
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default: reports/RUN.html)."
+    "-o", "--out", "output", type=click.Path(dir_okay=False), help="HTML file (default: reports/RUN.html)."
 )
+@click.option("--output", "old_output", type=click.Path(dir_okay=False), hidden=True)  # the old name of --out
 @click.option("--rescore", is_flag=True, help="Score again even where the database has a scorecard.")
 @source_options
 @user_errors
 @data_errors
-def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: str | None, rescore: bool,
-           **kwargs: Any) -> None:  # fmt: skip
+def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: str | None,
+           old_output: str | None, rescore: bool, **kwargs: Any) -> None:  # fmt: skip
     """Write an HTML report of a run: scorecard table, intent category bars, tactic x category
     heatmap, diversity versus compared datasets, over-refusal search curves, the same datasets in
     earlier runs, and failures by stage and reason.
@@ -37,7 +38,7 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
     \b
     Examples:
       safeset report
-      safeset report --run core-3fa2 --compare wildjailbreak.jsonl --text-column adversarial -o core.html
+      safeset report --run core-3fa2 --compare wildjailbreak.jsonl --text-column adversarial --out core.html
     """
     from evaluators import scorecard
     from evaluators.report import render
@@ -64,7 +65,7 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
         html = render(collect(store, run, cards, compared))
     finally:
         store.close()
-    path = Path(output or f"reports/{run}.html")
+    path = Path(output or old_output or f"reports/{run}.html")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     console.print(f"wrote {path} ({len(html) // 1024} KiB)", highlight=False)

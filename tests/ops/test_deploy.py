@@ -33,6 +33,7 @@ def flags(command: list[str]) -> dict[str, str]:
     return dict(arg.removeprefix("--").split("=", 1) for arg in command)
 
 
+@pytest.mark.compose
 @pytest.mark.skipif(
     compose_cli() is None, reason="neither `docker compose` nor `docker-compose` is installed"
 )

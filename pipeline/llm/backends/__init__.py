@@ -37,13 +37,14 @@ def check_local_model(backend: str, model: str) -> None:
         raise cannot_load(backend, model, FileNotFoundError("no such directory"))
 
 
-def cannot_load(backend: str, model: str, exc: BaseException) -> FatalLLMError:
-    """The one message for an in-process model that cannot be loaded, naming the alternatives."""
+def cannot_load(backend: str, model: str, exc: BaseException, offline: str = "") -> FatalLLMError:
+    """The one message for an in-process model that cannot be loaded, naming the alternatives
+    (`offline`: one more, such as a model that needs no download)."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     return FatalLLMError(
         f"the {backend} backend cannot load the model {model!r}: {reason}\n"
         "It may be offline, gated or misspelt. Alternatives: download it and set the role's model to its "
-        "local directory; point every role at an OpenAI-compatible server with "
+        f"local directory;{offline} point every role at an OpenAI-compatible server with "
         "`safeset run CONFIG --endpoint URL --model NAME`; or start the repository's vLLM server with "
         "`docker compose up` and use its URL."
     )

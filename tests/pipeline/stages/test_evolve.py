@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from scipy.stats import spearmanr
 
+from pipeline.cli import main
 from pipeline.cli.inspect import lineage
 from pipeline.config import ConfigError, validate_config
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
@@ -424,3 +426,24 @@ def test_a_seed_that_never_yields_a_safe_instruction_is_dropped_with_the_reason(
     store.close()
     assert reason == "no instruction in this seed's search was judged safe"
     assert len(records(tmp_path / "db.duckdb", "overrefusal_test")) == 1
+
+
+def test_max_items_limits_the_seeds_and_every_seed_is_evolved_to_the_end(chat_server, tmp_path):
+    server = chat_server(script=World())
+    db_path = tmp_path / "db.duckdb"
+    args = ["run", str(REPO / "configs" / "overrefusal.yaml"), "--db", str(db_path),
+            "--endpoint", server.url, "--model", "scripted", "--max-items", "4"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    seeds = {s.id for s in records(db_path, "overrefusal_seeds")}
+    assert len(seeds) == 4  # the first 4 of the shipped set's 800
+    finals = [s for s in records(db_path, "evolve") if s.data["final"]]
+    assert sorted(s.data["seed_id"] for s in finals) == sorted(seeds)
+    assert {s.data["iteration"] for s in finals} == {5}  # the shipped config's iterations, all of them
+    assert len(records(db_path, "overrefusal_test")) == len(records(db_path, "overrefusal_align")) == 4
+    store = Store.open(db_path, read_only=True)
+    run_id = store.resolve_run(None)
+    for stage, inputs in (("evolve", ["overrefusal_seeds", "evolve"]), ("overrefusal_test", ["evolve"]),
+                          ("overrefusal_align", ["overrefusal_test"])):  # fmt: skip
+        assert store.count_pending(run_id, stage, inputs) == 0, stage
+    store.close()
