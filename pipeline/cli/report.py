@@ -44,13 +44,14 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
     from evaluators.report import render
     from evaluators.report_data import collect
     from evaluators.scoring import dataset_stages, score_all
+    from pipeline.datasets import DATASETS
     from pipeline.store import Store
 
     settings, options = settings_and_options(kwargs)
     embed = embedder(settings)
     store = Store.open(db_path)
     try:
-        run = store.resolve_run(run_id)
+        run = store.resolve_run(run_id, with_records_in=tuple(DATASETS))
 
         def cards_of(names: list[str], run_of: str | None) -> list[dict[str, Any]]:
             found = []

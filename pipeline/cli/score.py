@@ -131,6 +131,7 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
     """
     from evaluators.scoring import dataset_stages, load, score_sets
     from evaluators.textset import is_stage_name
+    from pipeline.datasets import DATASETS
     from pipeline.store import Store
 
     settings, options = settings_and_options(kwargs)
@@ -144,7 +145,7 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
     elif needs_run:
         store = Store.open(db_path, read_only=True)
     try:
-        run = store.resolve_run(run_id) if needs_run else None
+        run = store.resolve_run(run_id, with_records_in=tuple(DATASETS)) if needs_run else None
         if not datasets:
             names = [*dataset_stages(store, run), *compare]
             if len(names) == len(compare):

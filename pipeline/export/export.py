@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
+from pipeline.datasets import DATASETS
 from pipeline.export.card import card_stats, render_card
 from pipeline.export.folder import (
     GENERATOR,
@@ -86,7 +87,7 @@ def export_run(
 
 def _plan(store: Store, run: str | None, fmt: str) -> tuple[str, list[Part], list[str]]:
     """The run, the parts the format makes of its datasets, and those datasets (checked)."""
-    run_id = store.resolve_run(run)
+    run_id = store.resolve_run(run, with_records_in=tuple(DATASETS))
     datasets = datasets_in_run(store, run_id)
     if not datasets:
         raise ExportError(

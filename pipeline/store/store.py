@@ -197,8 +197,10 @@ class Store:
         row = self.con.execute("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchone()
         return json.loads(row[0]) if row else None
 
-    def resolve_run(self, run_id: str | None) -> str:
-        """The run named (exactly, or by a unique prefix), or the most recent one."""
+    def resolve_run(self, run_id: str | None, *, with_records_in: tuple[str, ...] = ()) -> str:
+        """The run named (exactly, or by a unique prefix), or the most recent one; with
+        `with_records_in`, the most recent one holding records of those stages (so an eval or judge
+        run made after a generation run does not hide it from export, score and report)."""
         if run_id:
             rows = self.con.execute(
                 "SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id <> ?", [run_id, run_id]
@@ -209,7 +211,14 @@ class Store:
                 found = "no run" if not rows else f"{len(rows)} runs"
                 raise StoreError(f"{found} matches {run_id!r} in {self.path}; see `safeset runs`")
             return rows[0][0]
-        row = self.con.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+        row = None
+        if with_records_in:
+            row = self.con.execute(
+                "SELECT run_id FROM runs r WHERE EXISTS (SELECT 1 FROM records WHERE run_id = r.run_id "
+                "AND list_contains(?, stage)) ORDER BY created_at DESC LIMIT 1",
+                [list(with_records_in)],
+            ).fetchone()
+        row = row or self.con.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
         if not row:
             raise StoreError(f"{self.path} holds no run yet")
         return row[0]

@@ -155,3 +155,13 @@ def test_runs_are_found_by_exact_id_or_unique_prefix(db_path):
         store.resolve_run("bench-")
     with pytest.raises(StoreError, match="no run matches 'x'"):
         store.resolve_run("x")
+
+
+def test_the_latest_run_with_datasets_is_found_past_later_eval_runs(db_path):
+    store = Store.open(db_path)
+    store.ensure_run("r", "core-run", {}, 0, None, "test")  # rec() makes records of run "r"
+    store.commit(CommitBatch(records=[rec(1, stage="core")]))
+    store.ensure_run("judges-1", "judges", {}, 0, None, "test")  # created later, holds no dataset
+    assert store.resolve_run(None) == "judges-1"
+    assert store.resolve_run(None, with_records_in=("core", "edge")) == "r"
+    assert store.resolve_run(None, with_records_in=("edge",)) == "judges-1"  # none has any: the latest
