@@ -80,7 +80,12 @@ def export_run(
             raise
     finally:
         store.close()
-    move_into_place(staging, out, earlier)
+    try:
+        move_into_place(staging, out, earlier)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot move the export into {out}: {exc.strerror or exc}; the complete export is in {staging}"
+        ) from None
     return manifest
 
 
