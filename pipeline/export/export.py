@@ -81,7 +81,12 @@ def export_run(
             raise
     finally:
         store.close()
-    move_into_place(staging, out, earlier)
+    try:
+        move_into_place(staging, out, earlier)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot move the export into {out}: {exc.strerror or exc}; the complete export is in {staging}"
+        ) from None
     return manifest
 
 
@@ -157,13 +162,17 @@ def _write_part(
     store: Store, part: Part, fmt: str, root: Path, query: DatasetQuery, batch_size: int
 ) -> dict[str, Any]:
     columns = "*" if part.select == "*" else f"{part.select}, split"
-    sql = f"SELECT {columns} FROM ({query.sql}) ORDER BY id"
+    sql = (
+        f"SELECT {columns} FROM ({query.sql}) "
+        "WHERE (?::VARCHAR IS NULL OR id > ?) AND (?::VARCHAR IS NULL OR id <= ?) ORDER BY id"
+    )
     staged_fmt = "parquet" if fmt == "hf" else fmt
     paths = {split: part.path(staged_fmt, split) for split in SPLITS}
     writer = ParquetWriter(root, paths) if staged_fmt == "parquet" else JsonlWriter(root, paths)
     try:
-        for batch in store.iter_arrow(sql, query.params, batch_size):
-            writer.write(batch)
+        for after, upto in query.ranges:
+            for batch in store.iter_arrow(sql, [*query.params, after, after, upto, upto], batch_size):
+                writer.write(batch)
     finally:
         writer.close()
     rows = {split: writer.rows[split] for split in SPLITS if writer.rows[split]}

@@ -23,6 +23,7 @@ LINEAGE = (
     "id", "run_id", "category", "tactic", "persona_id", "prompt_name", "prompt_version", "model", "seed",
 )  # fmt: skip
 SPLITS = ("train", "test")
+ROWS_PER_SORT = 200_000  # rows the export orders by id at a time
 
 
 class ExportError(Exception):
@@ -48,10 +49,12 @@ def _column(name: str, annotation: Any) -> str:
 
 @dataclass(frozen=True)
 class DatasetQuery:
-    """A dataset's rows with their split: SQL and its parameters."""
+    """A dataset's rows with their split: SQL and its parameters, and the ranges of ids the export
+    sorts one at a time (`id_ranges`)."""
 
     sql: str
     params: list[Any]
+    ranges: list[tuple[Any, Any]]
 
 
 def _thresholds(store: Store, run_id: str, dataset: str, key: str, test_fraction: float) -> list[tuple]:
@@ -92,7 +95,23 @@ def dataset_query(store: Store, run_id: str, dataset: str, test_fraction: float)
         f"SELECT {', '.join(extracted + lineage)}, {split} AS split "
         "FROM records WHERE run_id = ? AND stage = ?"
     )
-    return DatasetQuery(sql, [*params, run_id, dataset])
+    return DatasetQuery(sql, [*params, run_id, dataset], id_ranges(store, run_id, dataset))
+
+
+def id_ranges(store: Store, run_id: str, dataset: str) -> list[tuple[Any, Any]]:
+    """Ranges (after, upto] of the dataset's ids, in order, of about ROWS_PER_SORT rows (None: open), so
+    the export sorts one range at a time and its memory stays flat however large the dataset."""
+    where = "FROM records WHERE run_id = ? AND stage = ?"
+    n = store.con.execute(f"SELECT count(*) {where}", [run_id, dataset]).fetchone()[0]
+    pieces = math.ceil(n / ROWS_PER_SORT)
+    if pieces <= 1:
+        return [(None, None)]
+    quantiles = [i / pieces for i in range(1, pieces)]
+    cuts = store.con.execute(f"SELECT quantile_disc(id, ?) {where}", [quantiles, run_id, dataset]).fetchone()[
+        0
+    ]
+    bounds = [None, *sorted(set(cuts)), None]
+    return list(zip(bounds, bounds[1:], strict=False))
 
 
 def datasets_in_run(store: Store, run_id: str) -> list[str]:

@@ -103,6 +103,23 @@ def test_splits_are_stratified_by_category_and_stable(db_path, tmp_path):
     assert reseeded != reordered
 
 
+def test_rows_are_in_id_order_whatever_the_commit_order_and_sort_ranges(db_path, tmp_path, monkeypatch):
+    """The same records committed in reverse, and sorted four rows at a time: the same bytes."""
+    from pipeline.export import rows
+
+    records = dataset_records(per_category=3)
+    make_run(db_path, records)
+    export_run(db_path, tmp_path / "a", "jsonl")
+    monkeypatch.setattr(rows, "ROWS_PER_SORT", 4)
+    other_db = tmp_path / "other.duckdb"
+    make_run(other_db, list(reversed(records)))
+    export_run(other_db, tmp_path / "b", "jsonl")
+    for name in ("core.jsonl", "edge.jsonl", "overrefusal_test.jsonl", "README.md", "export.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    ids = [json.loads(line)["id"] for line in (tmp_path / "b" / "core.jsonl").read_text().splitlines()]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) > 4
+
+
 def card_parts(path):
     text = path.read_text()
     _, front, body = text.split("---\n", 2)
