@@ -74,7 +74,7 @@ def run(
     from pipeline.store import Store
 
     plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
-    created = not Path(db_path).exists()
+    created = not Store.exists(db_path)
     store = Store.open(db_path)
     try:
         progress = RichProgress(console)
