@@ -80,6 +80,7 @@ class RunSummary:
     resumed: bool
     seconds: float
     counts: dict[str, dict[str, int]]
+    held_back: dict[str, int] = field(default_factory=dict)  # source records --max-items left out
 
 
 class ProgressSink:
@@ -116,6 +117,7 @@ class Runner:
         self.run_id = plan.run_id
         self._states: dict[str, _StageState] = {}
         self._planned: dict[str, list[Record]] = {}  # the records of each source stage
+        self._held_back: dict[str, int] = {}
         self._stopping = False
         self._stopped = asyncio.Event()  # set with _stopping, for what awaits the stop
         self._fatal: BaseException | None = None
@@ -173,7 +175,9 @@ class Runner:
         if self._fatal is not None:
             raise self._fatal
         counts = self.store.progress_counts(self.run_id)
-        summary = RunSummary(self.run_id, status, resumed, time.monotonic() - started, counts)
+        summary = RunSummary(
+            self.run_id, status, resumed, time.monotonic() - started, counts, dict(self._held_back)
+        )
         if self._outage is not None:
             raise RunPaused(summary, str(self._outage))
         if status == "interrupted":
@@ -272,7 +276,8 @@ class Runner:
         """Commit the stage's planned root items; --max-items keeps the first N, and every stage
         downstream then finishes all the work they lead to."""
         records = self._planned[stage.name]
-        if self.max_items is not None:
+        if self.max_items is not None and len(records) > self.max_items:
+            self._held_back[stage.name] = len(records) - self.max_items
             records = records[: self.max_items]
         # In transactions of a bounded size, so that a stop never waits for one huge commit (a
         # resumed run plans the same records again; those already committed are skipped).

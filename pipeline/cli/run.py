@@ -82,7 +82,7 @@ def run(
     from pipeline.store import Store
 
     plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
-    created = not Path(db_path).exists()
+    created = not Store.exists(db_path)
     store = Store.open(db_path)
     try:
         progress = RichProgress(console)
@@ -125,7 +125,7 @@ def run(
         raise
     finally:
         store.close()
-    pending = _pending(report)
+    pending = _pending(report, summary.held_back)
     verb = "resumed and finished" if summary.resumed else "finished"
     if pending:
         verb = "stopped with work pending" + (" (--max-items)" if max_items is not None else "")
@@ -149,9 +149,11 @@ def run(
         sys.exit(EXIT_PENDING)
 
 
-def _pending(report: dict) -> str:
-    """The pending items per stage of a `run_status` report, e.g. "scenarios 12, core 40"."""
-    return ", ".join(f"{name} {c['pending']}" for name, c in report["stages"].items() if c["pending"])
+def _pending(report: dict, held_back: dict[str, int] | None = None) -> str:
+    """The pending items per stage of a `run_status` report (and source records not yet planned),
+    e.g. "domains 30, scenarios 12"."""
+    counts = {name: c["pending"] + (held_back or {}).get(name, 0) for name, c in report["stages"].items()}
+    return ", ".join(f"{name} {n}" for name, n in counts.items() if n)
 
 
 def _without_max_items(args: list[str]) -> list[str]:

@@ -103,7 +103,7 @@ class Store:
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> Store:
         path = Path(path)
-        if read_only and not path.exists():
+        if read_only and not cls.exists(path):
             raise StoreError(f"no database at {path}; run `safeset run CONFIG --db {path}` first")
         if not read_only:
             try:
@@ -138,6 +138,16 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        """Whether a database file is there; StoreError when its folder cannot even be searched."""
+        try:
+            return Path(path).exists()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot reach {path}: {exc.strerror}; pass a --db in a folder you can read and write"
+            ) from None
 
     # ---- runs and sessions ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import yaml
 from tests.ops.helpers import ServerProcess, dataset, safeset, start
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.stages.trident_world import World
-from tests.servers.chat_server import Latency
+from tests.servers.chat_server import Faults, Latency
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +174,55 @@ def test_the_live_status_names_the_endpoint_that_is_down(tmp_path):
         run.terminate()
         run.communicate(timeout=30)
     assert run.returncode == 130
+
+
+def small_config(folder: Path, url: str) -> Path:
+    raw = {
+        "name": "small",
+        "seed": 4,
+        "roles": {
+            "default": {"backend": "openai", "model": "scripted", "base_urls": [url], "max_retries": 1}
+        },
+        "stages": {"domains": {"scenarios_per_category": 3}, "scenarios": {}},
+    }
+    config = folder / "small.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
+def test_retrying_transport_failures_gives_the_uninterrupted_dataset(tmp_path):
+    """Items that failed on HTTP 500s spent no answer: `--retry-failed` asks the same requests with
+    the same seeds, so the dataset is the one a run without faults makes."""
+    with ServerProcess() as clean:
+        config = small_config(tmp_path, clean.url)
+        assert safeset("run", str(config), "--db", str(tmp_path / "clean.duckdb")).returncode == 0
+    expected = dataset(tmp_path / "clean.duckdb", ("domains", "scenarios"))
+    db = tmp_path / "faulty.duckdb"
+    with ServerProcess(faults=Faults(rate_500=0.6)) as faulty:
+        config = small_config(tmp_path, faulty.url)
+        first = safeset("run", str(config), "--db", str(db), env=WIDE)
+    assert first.returncode == 0, first.stderr[-2000:]
+    failed = failures(db)
+    assert failed and all(reason == "HTTP 500 after 2 attempt(s)" for *_, reason in failed)
+    assert f"{len(failed)} item(s) failed for good" in first.stdout and "--retry-failed" in first.stdout
+    with ServerProcess(port=faulty.port) as fixed:
+        assert fixed.url == faulty.url  # the same config, so the same run
+        again = safeset("run", str(config), "--db", str(db), "--retry-failed")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert failures(db) == []
+    assert dataset(db, ("domains", "scenarios")) == expected
+
+
+def test_a_run_stopped_with_work_pending_never_says_finished(tmp_path):
+    with ServerProcess() as server:
+        config = small_config(tmp_path, server.url)
+        db = tmp_path / "pending.duckdb"
+        result = safeset("run", str(config), "--db", str(db), "--max-items", "5", env=WIDE)
+        assert result.returncode == 3, result.stderr[-2000:]
+        assert "finished" not in result.stdout and "stopped with work pending" in result.stdout
+        assert "Pending: domains 37" in result.stdout
+        command = result.stdout.split("Continue with:")[1].split()
+        assert "--max-items" not in command
+        rest = safeset(*command[1:])  # the command it names, as it names it
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    assert "finished" in rest.stdout
