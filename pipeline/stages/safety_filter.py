@@ -3,7 +3,9 @@
 Llama Guard 3's format either way: with `guard_model: true` the instruction is sent as a plain user
 turn to a served Llama Guard model, which applies its own template; otherwise a generic LLM judge
 is sent Meta's Llama Guard 3 prompt itself (prompts/safety_judge.yaml, verbatim). Both answer
-"safe", or "unsafe" and a line of category codes ("unsafe\\nS1,S3"), which `parse_guard` reads.
+"safe", or "unsafe" and a line of category codes ("unsafe\\nS1,S3"), which `parse_guard` reads. A
+small local judge that cannot hold that format can answer in JSON under guided decoding instead
+(`answer: json`, prompts/safety_judge_json.yaml).
 Instructions judged safe are dropped with the reason; a judged category other than the intended one
 is kept as data (`agrees: false`).
 """
@@ -13,16 +15,19 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
+from pipeline.prompts import load_prompt
 from pipeline.records import Record
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
+from pipeline.taxonomy import hazard_categories
 
 CategoryCode = Literal[
     "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S13", "S14"
 ]
 _GUARD_CODES = re.compile(r"\bS(1[0-4]|[1-9])\b")
+_GUARD_HEAD = re.compile(r"^[\W_]*(safe|unsafe)\b")
 
 
 class Verdict(BaseModel):
@@ -35,16 +40,32 @@ class SafetyFilterParams(LLMParams):
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=128, ge=1)
     guard_model: bool = Field(default=False, description="the judge is a Llama Guard model: native format")
+    answer: Literal["text", "json"] = Field(
+        default="text",
+        description="a generic judge's answer: text (Meta's Llama Guard 3 prompt and format) or json "
+        "(our prompt, answered under guided decoding: for small local judges)",
+    )
+
+    @model_validator(mode="after")
+    def _one_format(self) -> SafetyFilterParams:
+        if self.guard_model and self.answer == "json":
+            raise ValueError(
+                "a Llama Guard model answers in its own format: answer json needs guard_model false"
+            )
+        return self
 
 
 def parse_guard(text: str) -> Verdict:
-    """A Llama Guard answer ("safe", or "unsafe" and a line of category codes) as a `Verdict`."""
+    """A Llama Guard answer ("safe", or "unsafe" and a line of category codes) as a `Verdict`. A
+    generic judge's first line may wrap the word in markdown or punctuation, or carry the codes."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    head = lines[0].lower().strip("*.`'\" ") if lines else ""
-    if head not in ("safe", "unsafe"):
-        raise LLMFailure(f"the guard model answered neither safe nor unsafe: {text[:80]!r}", 1)
-    codes = [f"S{n}" for n in _GUARD_CODES.findall(" ".join(lines[1:]))] if head == "unsafe" else []
-    return Verdict(verdict=head, categories=codes)
+    head = _GUARD_HEAD.match(lines[0].lower()) if lines else None
+    if head is None:
+        raise LLMFailure(f"the judge answered neither safe nor unsafe: {text[:80]!r}", 1)
+    verdict = head.group(1)
+    rest = " ".join([lines[0][head.end() :], *lines[1:]])
+    codes = [f"S{n}" for n in _GUARD_CODES.findall(rest)] if verdict == "unsafe" else []
+    return Verdict(verdict=verdict, categories=list(dict.fromkeys(codes)))
 
 
 class SafetyFilterStage(LLMStage):
@@ -55,7 +76,15 @@ class SafetyFilterStage(LLMStage):
     prompt = "safety_judge"
     Params = SafetyFilterParams
 
+    def __init__(self, params: SafetyFilterParams, ctx):
+        super().__init__(params, ctx)
+        if params.answer == "json":
+            self.template, self.Answer = load_prompt("safety_judge_json"), Verdict
+
     def variables(self, item: Record) -> dict[str, object]:
+        if self.params.answer == "json":
+            policy = "\n".join(f"{c.code}: {c.name}. {c.description}" for c in hazard_categories())
+            return {"categories": policy, "instruction": item.data["instruction"]}
         return {"instruction": item.data["instruction"]}
 
     def request(self, item: Record, n: int = 1) -> ChatRequest:
@@ -69,7 +98,8 @@ class SafetyFilterStage(LLMStage):
         )
 
     def parse(self, item: Record, result: Result) -> Outcome:
-        judged = self.judged(item, parse_guard(result.text), result)
+        verdict = result.value if self.params.answer == "json" else parse_guard(result.text)
+        judged = self.judged(item, verdict, result)
         if isinstance(judged, Drop):
             return judged
         if self.params.guard_model:  # no template of ours: the guard model's own

@@ -55,7 +55,7 @@ def config(url: str) -> dict:
         "roles": {"default": role},
         "stages": {
             "domains": {"categories": CATEGORIES, "scenarios_per_category": ITEMS // len(CATEGORIES)},
-            "scenarios": {"concurrency": 64},
+            "scenarios": {"concurrency": 64, "refusal": None},  # faults only: no refusal check
         },
     }
 

@@ -114,7 +114,7 @@ def test_inspect_shows_lineage_prompt_and_outcomes(finished_run):
     assert info["id"] == scenario.id and info["prompt_name"] == "scenario"
     (parent,) = info["parents"]
     assert parent["stage"] == "domains" and parent["category"] == scenario.category
-    assert info["llm_call"]["request"]["template"] == "scenario@1"
+    assert info["llm_call"]["request"]["template"] == "scenario@2"
     text = CliRunner().invoke(main, ["inspect", parent["id"], "--db", str(finished_run)])
     assert "scenarios: done" in text.output and scenario.id in text.output
 

@@ -26,7 +26,10 @@ def write_run_config(write_config, server: ChatServer) -> Path:
             "name": "resume",
             "seed": 11,
             "roles": scripted_roles(server),
-            "stages": {"domains": {"scenarios_per_category": PER_CATEGORY}, "scenarios": {"concurrency": 4}},
+            "stages": {
+                "domains": {"scenarios_per_category": PER_CATEGORY},
+                "scenarios": {"concurrency": 4, "refusal": None},  # no classifier to load: timing matters
+            },
         }
     )
 

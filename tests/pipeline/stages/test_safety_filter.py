@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from pipeline.config import ConfigError, validate_config
+from pipeline.llm.types import LLMFailure
 from pipeline.prompts import load_prompt
 from pipeline.stages.safety_filter import parse_guard
 from tests.pipeline.stages.conftest import Run, run, trident_config
@@ -78,7 +82,32 @@ def test_a_generic_judge_gets_the_template_and_its_answer_is_parsed(chat_server,
     result.close()
 
 
-def test_answers_in_the_format_with_markdown_or_capitals_are_read():
+def test_answers_in_the_format_with_markdown_capitals_or_codes_on_one_line_are_read():
     assert parse_guard("**Safe**").verdict == "safe"
     verdict = parse_guard("Unsafe\nS9,S1")
     assert (verdict.verdict, verdict.categories) == ("unsafe", ["S9", "S1"])
+    verdict = parse_guard("unsafe - S2, S2")
+    assert (verdict.verdict, verdict.categories) == ("unsafe", ["S2"])
+    with pytest.raises(LLMFailure, match="neither safe nor unsafe"):
+        parse_guard("The request is safe.")  # the format puts the word first
+    with pytest.raises(LLMFailure):
+        parse_guard("safety first")
+
+
+def test_a_small_judge_can_answer_in_json_instead(chat_server, db_path):
+    world = World(safe_every=4)
+    server = chat_server(script=world)
+    stages = {"dedup": None, "core": None, "tactics": None, "rewrite": None, "edge": None}
+    run(trident_config(server, safety_filter={"answer": "json"}, **stages), db_path)
+    result = Run(db_path)
+    assert world.calls["Verdict"] and "LlamaGuardPrompt" not in world.calls
+    instructions = {r.id: r.data["instruction"] for r in result.records("instructions")}
+    for item, (status, _) in result.outcomes("safety_filter").items():
+        assert (status == "dropped") == ("/safe]" in instructions[item])
+    assert {r.prompt_name for r in result.records("safety_filter")} == {"safety_judge_json"}
+    result.close()
+
+
+def test_a_guard_model_cannot_answer_in_json(chat_server):
+    with pytest.raises(ConfigError, match="answer json needs guard_model false"):
+        validate_config(trident_config(chat_server(), safety_filter={"guard_model": True, "answer": "json"}))

@@ -23,7 +23,8 @@ CONFIG = {
         "related_personas": {"depth": 1, "fanout": 1, "max_tokens": 192},
         "persona_pool": {},
         "instructions": {"per_pair": 2, "max_tokens": 64},
-        "safety_filter": {"temperature": 1.0, "max_tokens": 128},  # the random judge: a coin per item
+        # the random judge: a coin per item; JSON under guided decoding, as noise holds no text format
+        "safety_filter": {"temperature": 1.0, "max_tokens": 128, "answer": "json"},
         "dedup": {},
         "core": {"max_tokens": 64, "check": False},  # at temperature 0 a random checker is constant
         "tactics": {"per_tactic": 2, "tactics": ["cipher", "code_injection", "past_tense"]},

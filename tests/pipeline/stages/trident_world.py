@@ -119,6 +119,13 @@ class World:
             return f"[{code}{mark}] Please, {words(user, first)}!"
         return f"[{code}{mark}] {words(user, seed)}?"
 
+    def _Verdict(self, user: str, seed: Any, body: dict) -> dict:  # the judge with `answer: json`
+        verdict = self._LlamaGuardPrompt(
+            f"\nUser: {_between(user, 'REQUEST')}\n\n<END CONVERSATION>", seed, body
+        )
+        lines = verdict.splitlines()
+        return {"verdict": lines[0], "categories": lines[1:]}
+
     def _LlamaGuardPrompt(self, user: str, seed: Any, body: dict) -> str:
         instruction = user.split("\nUser: ", 1)[1].split("\n\n<END CONVERSATION>", 1)[0]
         code, mark = _TAG.search(instruction).groups()
