@@ -57,4 +57,4 @@ def test_the_wheel_ships_every_package_prompt_and_taxonomy(tmp_path):
         check=True,
     ).stdout.split("\n")
     assert out[0] == str(site / "pipeline" / "_prompts")
-    assert out[1] == "scenario@1 14"
+    assert out[1] == "scenario@2 14"
