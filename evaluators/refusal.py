@@ -1,7 +1,7 @@
 """Refusal detection: one interface, several classifiers, chosen by config.
 
 Every classifier answers `await classifier.probabilities(prompts, responses)` with p̂(refusal) per
-response, in [0, 1]. Three kinds, as used in the over-refusal literature:
+response, in [0, 1]. The kinds:
 
 - `prefix` / `substring`: phrase lists (XSTest's startswith set; the GCG-style substring set). 0 or 1.
 - `judge`: an LLM judge through the LLM client, either refusal/normal or XSTest's full compliance /
