@@ -19,9 +19,10 @@ response, in [0, 1]. The kinds:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class RefusalClassifier(Protocol):
@@ -84,6 +85,13 @@ class ClassifierConfig(_Config):
 
     kind: Literal["classifier"]
     model: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str | None) -> str | None:
+        if model is not None and not Path(model).is_file():
+            raise ValueError(f"{model}: file not found; build one with python -m evaluators.refusal_train")
+        return model
 
 
 RefusalConfig = Annotated[

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from evaluators import refusal_validate
 from evaluators.eval_config import EvalConfig
@@ -126,11 +127,8 @@ def test_the_build_is_deterministic(embedder):
 
 
 def test_a_missing_or_broken_model_file_says_how_to_build_one(embedder, tmp_path):
-    missing = build_refusal_classifier(
-        ClassifierConfig(kind="classifier", model=str(tmp_path / "no.json")), embedder=embedder
-    )
-    with pytest.raises(ValueError, match="build it with python -m evaluators.refusal_train"):
-        missing.scores(["x"])
+    with pytest.raises(ValidationError, match="no.json: file not found; build one with python -m evaluators"):
+        ClassifierConfig(kind="classifier", model=str(tmp_path / "no.json"))
     broken = tmp_path / "broken.json"
     broken.write_text('{"weights": [1.0]}')
     classifier = build_refusal_classifier(
