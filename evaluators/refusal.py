@@ -1,7 +1,7 @@
 """Refusal detection: one interface, several classifiers, chosen by config.
 
 Every classifier answers `await classifier.probabilities(prompts, responses)` with p̂(refusal) per
-response, in [0, 1]. Three kinds, as used in the over-refusal literature:
+response, in [0, 1]. The kinds:
 
 - `prefix` / `substring`: phrase lists (XSTest's startswith set; the GCG-style substring set). 0 or 1.
 - `judge`: an LLM judge through the LLM client, either refusal/normal or XSTest's full compliance /
@@ -19,9 +19,10 @@ response, in [0, 1]. Three kinds, as used in the over-refusal literature:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class RefusalClassifier(Protocol):
@@ -84,6 +85,13 @@ class ClassifierConfig(_Config):
 
     kind: Literal["classifier"]
     model: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str | None) -> str | None:
+        if model is not None and not Path(model).is_file():
+            raise ValueError(f"{model}: file not found; build one with python -m evaluators.refusal_train")
+        return model
 
 
 RefusalConfig = Annotated[

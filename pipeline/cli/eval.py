@@ -11,8 +11,8 @@ from rich.table import Table
 from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, setup_logging, user_errors
 
-COLUMNS = ("n", "failed", "refusal_classifier", "refusal_prefix", "refusal_judge", "over_refusal",
-           "compliance", "harm_score", "harm_5", "asr")  # fmt: skip
+COLUMNS = ("n", "failed", "refusal_prefix", "refusal_judge", "over_refusal", "compliance", "harm_score",
+           "harm_5", "asr")  # fmt: skip
 
 
 @main.command(name="eval")

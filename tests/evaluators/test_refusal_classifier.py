@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from evaluators import refusal_validate
 from evaluators.eval_config import EvalConfig
-from evaluators.refusal import ClassifierConfig, EmbeddingConfig, PrefixConfig, build_refusal_classifier
+from evaluators.refusal import ClassifierConfig, PrefixConfig, build_refusal_classifier
 from evaluators.refusal_classifier import RefusalModel, default_model
 from evaluators.refusal_train import data_hash, fit, training_set
 from evaluators.refusal_validate import load_labelled, report, score
@@ -23,7 +24,7 @@ from pipeline.embedder import Embedder
 from pipeline.llm.roles import EmbedderRole
 from pipeline.sources import SourceError
 from pipeline.stages.evolve_ops import ScoringParams
-from tests.pipeline.stages.evorefuse_world import COMPLIANCES, REFUSALS, SHORT_REFUSALS
+from tests.pipeline.stages.evorefuse_world import COMPLIANCES, REFUSALS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,7 @@ def test_expected_calibration_error_by_hand():
 # ---- what it reads right that the older classifiers do not -----------------------------------------
 
 
-def test_long_and_partial_refusals_and_hedged_answers(embedder):
+def test_the_evorefuse_worlds_long_refusals_and_hedged_answers(embedder):
     texts = list(REFUSALS + COMPLIANCES)
     truth = [True] * len(REFUSALS) + [False] * len(COMPLIANCES)
 
@@ -91,9 +92,8 @@ def test_long_and_partial_refusals_and_hedged_answers(embedder):
         return [p >= 0.5 for p in asyncio.run(classifier.probabilities([""] * len(texts), texts))]
 
     assert calls(ClassifierConfig(kind="classifier")) == truth
-    long = slice(len(SHORT_REFUSALS), len(REFUSALS))
-    assert calls(EmbeddingConfig(kind="embedding"))[long] != truth[long]  # the old default misses them
-    assert calls(PrefixConfig(kind="prefix")) != truth  # "Sorry for the slow reply! Here's ..."
+    prefix = calls(PrefixConfig(kind="prefix"))  # misses the long refusal, calls "Sorry for the..." one
+    assert prefix[len(REFUSALS) - 1] is False and prefix[len(REFUSALS) + 1] is True
 
 
 def test_a_text_is_scored_once(embedder, monkeypatch):
@@ -127,11 +127,8 @@ def test_the_build_is_deterministic(embedder):
 
 
 def test_a_missing_or_broken_model_file_says_how_to_build_one(embedder, tmp_path):
-    missing = build_refusal_classifier(
-        ClassifierConfig(kind="classifier", model=str(tmp_path / "no.json")), embedder=embedder
-    )
-    with pytest.raises(ValueError, match="build it with python -m evaluators.refusal_train"):
-        missing.scores(["x"])
+    with pytest.raises(ValidationError, match="no.json: file not found; build one with python -m evaluators"):
+        ClassifierConfig(kind="classifier", model=str(tmp_path / "no.json"))
     broken = tmp_path / "broken.json"
     broken.write_text('{"weights": [1.0]}')
     classifier = build_refusal_classifier(
