@@ -369,9 +369,13 @@ def test_answers_that_break_the_schema_spend_attempts_and_are_stored_as_failed_c
     # A failed call inside an iteration is not a failed item; only a seed the judge cannot rule on
     # fails (see the next test). Items per seed: the seed, states 0 and 1, the final state 2.
     store = Store.open(tmp_path / "db.duckdb", read_only=True)
-    failed_items = {row[0] for row in store.con.execute("SELECT item_id FROM failures").fetchall()}
+    failures = store.con.execute("SELECT stage, item_id, reason FROM failures").fetchall()
     store.close()
+    failed_items = {item for stage, item, _ in failures if stage == "evolve"}
     assert failed_items <= {s.id for s in records(tmp_path / "db.duckdb", "overrefusal_seeds")}
+    # Past the search, only the harm check of an align pair's chosen answer can break the schema.
+    assert all("HarmVerdict" in reason for stage, _, reason in failures if stage == "overrefusal_align")
+    assert {stage for stage, _, _ in failures} <= {"evolve", "overrefusal_align"}
     assert summary.counts["evolve"]["done"] == (len(SEEDS) - len(failed_items)) * 4
     failed = [c for c in records(tmp_path / "db.duckdb", CANDIDATES) if c.data["error"]]
     assert failed and all(c.data["verdict"] is None and c.data["fitness"] is None for c in failed)
