@@ -43,6 +43,7 @@ from pipeline.writer import Writer
 
 log = logging.getLogger(__name__)
 SOURCE_BATCH = 5_000  # planned records committed per transaction
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunInterrupted(Exception):
@@ -125,7 +126,18 @@ class Runner:
         self.outages = OutageBoard(outage_limit or plan.config.outage_limit_s)
 
     def run(self) -> RunSummary:
-        return asyncio.run(self._main())
+        # Until the loop's handlers are installed, a signal only marks the run as stopping: raised as
+        # KeyboardInterrupt it could land inside DuckDB, which turns it into a query error or drops it.
+        main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, self._note_signal) for sig in _STOP_SIGNALS} if main else {}
+        try:
+            return asyncio.run(self._main())
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _note_signal(self, sig: int, frame: Any) -> None:
+        self._stopping = True
 
     # ---- the run -------------------------------------------------------------------------------
 
@@ -137,6 +149,8 @@ class Runner:
         pool = LLMPool(self.plan.config.roles, cache, usage, self.outages)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
         self._install_signal_handlers()  # first of all: Ctrl-C works while sources are planned
+        if self._stopping:  # a signal came before the loop's handlers
+            self._stop()
         try:
             # Stages are built and sources planned (seed files read) before the run is recorded, so
             # bad input stops the run with nothing written.
@@ -463,7 +477,7 @@ class Runner:
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, self._on_signal, sig)
 
@@ -475,6 +489,6 @@ class Runner:
 
     def _remove_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -6,6 +6,8 @@ an example.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
@@ -28,5 +30,7 @@ def main() -> None:
 try:  # commands register on import; Ctrl-C while they load is an interrupt like any other
     from pipeline.cli import eval, export, finetune, inspect, judges, report, run, runs, score, status  # noqa: E402,F401
 except KeyboardInterrupt:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
     sys.stderr.write("Interrupted.\n")
-    sys.exit(130)
+    sys.stderr.flush()
+    os._exit(130)  # nothing to clean up yet; sys.exit could still end as a SIGINT death

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -40,6 +43,33 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """Within the block, SIGINT and SIGTERM are noted in the yielded list rather than raised: as a
+    KeyboardInterrupt inside DuckDB, Ctrl-C would become a query error, or be lost."""
+    noted: list[int] = []
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda sig, frame: noted.append(sig)) for sig in stop_signals}
+    try:
+        yield noted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def exit_interrupted(message: str = "[yellow]Interrupted.[/]", *, at_once: bool = False) -> None:
+    """Exit with the interrupt code; further Ctrl-C are ignored from here on. `at_once` after a
+    KeyboardInterrupt that has unwound everything: Python 3.11 may otherwise still end the process
+    by SIGINT when the interrupt passed through code run by a C extension."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    err_console.print(message, highlight=False, soft_wrap=True)
+    if at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can fix (config, database, backend) into a message and exit code 2."""
 
@@ -48,8 +78,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:  # before a run's own handler is installed, or in another command
-            err_console.print("[yellow]Interrupted.[/]", highlight=False)
-            sys.exit(EXIT_INTERRUPTED)
+            exit_interrupted(at_once=True)
         except Exception as exc:
             from pipeline.config import ConfigError
             from pipeline.llm.types import FatalLLMError

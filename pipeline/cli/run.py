@@ -10,12 +10,13 @@ import click
 
 from pipeline.cli import main
 from pipeline.cli.common import (
-    EXIT_INTERRUPTED,
     EXIT_PENDING,
     console,
     db_option,
     err_console,
+    exit_interrupted,
     setup_logging,
+    signals_noted,
     user_errors,
 )
 
@@ -81,9 +82,14 @@ def run(
     from pipeline.status import run_status
     from pipeline.store import Store
 
-    plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
-    created = not Store.exists(db_path)
-    store = Store.open(db_path)
+    with signals_noted() as signalled:
+        plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
+        created = not Store.exists(db_path)
+        store = Store.open(db_path)
+    if signalled:  # before the run started: leave nothing behind
+        store.close()
+        _remove_if(created, db_path)
+        exit_interrupted()
     try:
         progress = RichProgress(console)
         runner = Runner(
@@ -99,12 +105,7 @@ def run(
             summary = runner.run()
         except RunInterrupted:
             again = shlex.join(["safeset", *sys.argv[1:]])
-            err_console.print(
-                f"[yellow]Interrupted.[/] Finished items are committed. Resume with:\n  {again}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            sys.exit(EXIT_INTERRUPTED)
+            exit_interrupted(f"[yellow]Interrupted.[/] Finished items are committed. Resume with:\n  {again}")
         except RunPaused as paused:
             pending = _pending(run_status(store, paused.summary.run_id))
             again = shlex.join(["safeset", *sys.argv[1:]])
@@ -119,9 +120,7 @@ def run(
         report = run_status(store, summary.run_id)
     except ConfigError:  # a seed file that cannot be read: leave no empty database behind
         store.close()
-        if created:
-            for leftover in (db_path, f"{db_path}.wal"):
-                Path(leftover).unlink(missing_ok=True)
+        _remove_if(created, db_path)
         raise
     finally:
         store.close()
@@ -147,6 +146,13 @@ def run(
         again = shlex.join(["safeset", *_without_max_items(sys.argv[1:])])
         console.print(f"Pending: {pending}. Continue with:\n  {again}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_PENDING)
+
+
+def _remove_if(created: bool, db_path: str) -> None:
+    """Remove the database this command created, when nothing was run in it."""
+    if created:
+        for leftover in (db_path, f"{db_path}.wal"):
+            Path(leftover).unlink(missing_ok=True)
 
 
 def _pending(report: dict, held_back: dict[str, int] | None = None) -> str:

@@ -36,7 +36,7 @@ def server():
         yield server
 
 
-@pytest.mark.parametrize("after", [0.5, 1.0, 2.0, 4.0, 6.0])
+@pytest.mark.parametrize("after", [0.5, 0.6, 0.8, 1.0, 1.2, 2.0, 4.0, 6.0])
 def test_ctrl_c_stops_the_largest_plan_at_once(server, tmp_path, after):
     config = tmp_path / "large.yaml"
     roles = scripted_roles(server)

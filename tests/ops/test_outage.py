@@ -226,3 +226,19 @@ def test_a_run_stopped_with_work_pending_never_says_finished(tmp_path):
         rest = safeset(*command[1:])  # the command it names, as it names it
     assert rest.returncode == 0, rest.stderr[-2000:]
     assert "finished" in rest.stdout
+
+
+def test_a_gateway_answering_503_through_every_retry_is_an_outage_not_a_failure(tmp_path):
+    """A proxy in front of a server that is down answers 503 at once: through every retry, that is
+    an outage. The run stops at the limit with nothing failed, and continues once the server is up."""
+    with ServerProcess(faults=Faults(rate_500=1.0, status_500=503)) as gateway:
+        config = small_config(tmp_path, gateway.url)
+        db = tmp_path / "gateway.duckdb"
+        stopped = safeset("run", str(config), "--db", str(db), "--outage-limit", "2", env=WIDE)
+    assert stopped.returncode == 3, stopped.stderr[-2000:]
+    assert "unreachable since" in stopped.stderr and "HTTP 503 after 2 attempt(s)" in stopped.stderr
+    assert failures(db) == []
+    with ServerProcess(port=gateway.port):
+        again = safeset("run", str(config), "--db", str(db))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert failures(db) == []

@@ -81,6 +81,7 @@ class Faults:
     rate_schema_break: float = 0.0
     timeout_delay: float = 5.0
     retry_after: float = 0.0
+    status_500: int = 500  # the status of the `rate_500` faults (502/503/504: a gateway whose server is down)
 
     @property
     def total(self) -> float:
@@ -280,7 +281,7 @@ class ChatServer:
         if roll < f.rate_500:
             self.stats.faults["500"] += 1
             await asyncio.sleep(delay)
-            return web.json_response({"error": {"message": "internal error"}}, status=500)
+            return web.json_response({"error": {"message": "internal error"}}, status=f.status_500)
         roll -= f.rate_500
         if roll < f.rate_timeout:
             self.stats.faults["timeout"] += 1
