@@ -38,6 +38,11 @@ class OpenAIRole(BaseModel):
     )
     api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=RUNTIME)
     timeout_s: float = Field(default=120.0, gt=0, json_schema_extra=RUNTIME)
+    http_client: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp",
+        description="the SDK's HTTP transport: aiohttp (less CPU per call) or httpx (the SDK's default)",
+        json_schema_extra=RUNTIME,
+    )
     max_concurrency: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)
     initial_concurrency: int = Field(default=32, ge=1, json_schema_extra=RUNTIME)
     requests_per_minute: int | None = Field(default=None, ge=1, json_schema_extra=RUNTIME)
