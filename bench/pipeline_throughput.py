@@ -387,5 +387,6 @@ def idle_shares(time_at: dict[int, float], concurrency: int) -> tuple[float, flo
     low = sum(t for n, t in time_at.items() if n < concurrency / 4) / total
     return idle, low
 
+
 if __name__ == "__main__":
     main()
