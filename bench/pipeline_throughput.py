@@ -116,7 +116,7 @@ class _NoContext:
 def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: int) -> dict[str, Any]:
     role = {"backend": "openai", "model": "scripted", "base_urls": [url], "timeout_s": TIMEOUT_S,
             "max_retries": MAX_RETRIES, "initial_concurrency": concurrency,
-            "max_concurrency": concurrency}  # fmt: skip
+            "max_concurrency": concurrency, "http_client": "aiohttp"}  # fmt: skip
     chosen: dict[str, Any] = {"domains": {"categories": CATEGORIES, "scenarios_per_category": per_category}}
     for name in stages:
         chosen[name] = {"concurrency": concurrency}

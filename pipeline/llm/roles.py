@@ -39,8 +39,10 @@ class OpenAIRole(BaseModel):
     api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=RUNTIME)
     timeout_s: float = Field(default=120.0, gt=0, json_schema_extra=RUNTIME)
     http_client: Literal["aiohttp", "httpx"] = Field(
-        default="aiohttp",
-        description="the SDK's HTTP transport: aiohttp (less CPU per call) or httpx (the SDK's default)",
+        default="httpx",
+        description="the SDK's HTTP transport: httpx (its default) or aiohttp (less CPU per call; after "
+        "a timeout the server may still be answering the abandoned call, so it can see a few more "
+        "calls in flight than the limit)",
         json_schema_extra=RUNTIME,
     )
     max_concurrency: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)
