@@ -6,14 +6,22 @@ Two workloads of 10,000 requests each: the TRIDENT `scenarios` stage alone (10,0
 messages (rendered from safeset's prompt templates), the same JSON schema as `response_format`, the
 same sampling parameters and max_tokens, with at most `--concurrency` calls in flight per step:
 
-- safeset: `safeset run` of a config with those stages (the library's Runner on a fresh DuckDB);
+- safeset: `safeset run` of a config with those stages (the library's Runner on a fresh DuckDB,
+  the openai role with `http_client: aiohttp`);
   answers are validated, cached and committed with their lineage.
 - bare: one `AsyncOpenAI` client, a semaphore, `chat.completions.create` per call and `json.loads`
   of the answer; each item's second call follows its first. Nothing is stored.
+- raw: the bare loop without the SDK: one aiohttp session posting the same JSON bodies (the most
+  one Python process can send).
 - distilabel: a Pipeline of `TextGeneration` tasks on `OpenAILLM` (bench/distilabel_worker.py), in
   a virtual environment of its own made from bench/requirements-distilabel.txt at first use
   (`--distilabel-venv`); `input_batch_size` = the concurrency. Each step runs in its own process,
   so with two steps up to twice the concurrency is in flight.
+
+A third workload puts the `persona_pool` barrier between LLM stages (scenarios -> personas ->
+related_personas -> persona_pool -> instructions); only safeset runs it. The server records how long
+it had each number of calls in flight: `idle` is the share of the time from its first request to its
+last answer with none in flight, `low` with fewer than a quarter of the concurrency.
 
 The server (tests/servers/chat_server.py) runs in a process of its own; each measurement runs in a
 fresh interpreter. Seconds are the work itself (from the start of the run to its last answer),
