@@ -6,14 +6,22 @@ Two workloads of 10,000 requests each: the TRIDENT `scenarios` stage alone (10,0
 messages (rendered from safeset's prompt templates), the same JSON schema as `response_format`, the
 same sampling parameters and max_tokens, with at most `--concurrency` calls in flight per step:
 
-- safeset: `safeset run` of a config with those stages (the library's Runner on a fresh DuckDB);
+- safeset: `safeset run` of a config with those stages (the library's Runner on a fresh DuckDB,
+  the openai role with `http_client: aiohttp`);
   answers are validated, cached and committed with their lineage.
 - bare: one `AsyncOpenAI` client, a semaphore, `chat.completions.create` per call and `json.loads`
   of the answer; each item's second call follows its first. Nothing is stored.
+- raw: the bare loop without the SDK: one aiohttp session posting the same JSON bodies (the most
+  one Python process can send).
 - distilabel: a Pipeline of `TextGeneration` tasks on `OpenAILLM` (bench/distilabel_worker.py), in
   a virtual environment of its own made from bench/requirements-distilabel.txt at first use
   (`--distilabel-venv`); `input_batch_size` = the concurrency. Each step runs in its own process,
   so with two steps up to twice the concurrency is in flight.
+
+A third workload puts the `persona_pool` barrier between LLM stages (scenarios -> personas ->
+related_personas -> persona_pool -> instructions); only safeset runs it. The server records how long
+it had each number of calls in flight: `idle` is the share of the time from its first request to its
+last answer with none in flight, `low` with fewer than a quarter of the concurrency.
 
 The server (tests/servers/chat_server.py) runs in a process of its own; each measurement runs in a
 fresh interpreter. Seconds are the work itself (from the start of the run to its last answer),
@@ -21,7 +29,7 @@ without interpreter start-up; distilabel's include starting its step processes. 
 setting adds 20 % faults (429, 500, 1 s timeouts, malformed bodies, schema-breaking JSON).
 
     python -m bench.pipeline_throughput                         # everything, about 15 minutes
-    python -m bench.pipeline_throughput --requests 2000 --systems safeset bare
+    python -m bench.pipeline_throughput --requests 2000 --systems bare raw safeset
 """
 
 from __future__ import annotations
@@ -55,7 +63,16 @@ LATENCIES = {
                rate_schema_break=0.03, timeout_delay=1.5),
     ),
 }  # fmt: skip
-WORKLOADS = {"scenarios": ("scenarios",), "scenarios -> personas": ("scenarios", "personas")}
+WORKLOADS = {
+    "scenarios": ("scenarios",),
+    "scenarios -> personas": ("scenarios", "personas"),
+    # a barrier between LLM stages: persona_pool needs every persona before instructions can start
+    "... -> persona_pool -> instr.": (
+        "scenarios", "personas", "related_personas", "persona_pool", "instructions",
+    ),
+}  # fmt: skip
+BARRIERS = {"persona_pool"}  # stages that make no calls (only safeset runs workloads that have one)
+CALLS = {"related_personas": 1, "instructions": 2}  # per item; one for the other stages
 TIMEOUT_S = 1.0  # every client gives up on a call after a second (the faults' timeouts take 1.5 s)
 MAX_RETRIES = 2
 
@@ -70,8 +87,7 @@ def job(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> d
     from pipeline.records import derive_seed
     from pipeline.taxonomy import hazard, scenario_axes
 
-    items = requests // len(stages)
-    per_category = items // len(CATEGORIES)
+    per_category = requests // calls(stages) // len(CATEGORIES)
     plan = validate_config(config(url, stages, per_category, concurrency))
     steps = []
     for name in stages:
@@ -115,10 +131,17 @@ class _NoContext:
 def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: int) -> dict[str, Any]:
     role = {"backend": "openai", "model": "scripted", "base_urls": [url], "timeout_s": TIMEOUT_S,
             "max_retries": MAX_RETRIES, "initial_concurrency": concurrency,
-            "max_concurrency": concurrency}  # fmt: skip
+            "max_concurrency": concurrency, "http_client": "aiohttp"}  # fmt: skip
     chosen: dict[str, Any] = {"domains": {"categories": CATEGORIES, "scenarios_per_category": per_category}}
-    for name in stages:  # no refusal check: the other systems make none
-        chosen[name] = {"concurrency": concurrency, "refusal": None}
+    from pipeline.stages.refusals import CHECKED
+
+    for name in stages:  # no generator refusal check: the other systems make none
+        chosen[name] = {"concurrency": concurrency, **({"refusal": None} if name in CHECKED else {})}
+    if "persona_pool" in stages:  # MinHash only: the embedder's CPU would be measured, not the endpoint
+        chosen["related_personas"] = {"concurrency": concurrency, "depth": 1, "fanout": 1, "refusal": None}
+        chosen["persona_pool"] = {"cosine": None}
+        # one call per persona
+        chosen["instructions"] = {"concurrency": concurrency, "per_pair": 1, "refusal": None}
     return {"name": "bench", "seed": 0, "roles": {"default": role}, "stages": chosen}
 
 
@@ -130,7 +153,7 @@ def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: i
     from pipeline.runner import Runner
     from pipeline.store import Store
 
-    per_category = requests // len(stages) // len(CATEGORIES)
+    per_category = requests // calls(stages) // len(CATEGORIES)
     plan = validate_config(config(url, stages, per_category, concurrency))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.duckdb")
@@ -146,6 +169,11 @@ def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: i
         store.close()
     answered = {name: summary.counts.get(name, {}).get("done", 0) for name in stages}
     return {"seconds": seconds, "answered": answered[stages[-1]], "done_at": done_at}
+
+
+def calls(stages: tuple[str, ...]) -> int:
+    """Calls per item (at most; the persona pool drops duplicates)."""
+    return sum(CALLS.get(s, 1) for s in stages if s not in BARRIERS)
 
 
 def run_bare(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
@@ -189,6 +217,60 @@ async def _bare(work: dict[str, Any]) -> dict[str, Any]:
     results = await asyncio.gather(*(chain(i, row) for i, row in enumerate(work["rows"])))
     seconds = time.perf_counter() - started
     await client.close()
+    return {"seconds": seconds, "answered": sum(results), "done_at": done_at}
+
+
+def run_raw(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
+    work = job(url, stages, requests, concurrency)
+    return asyncio.run(_raw(work))
+
+
+async def _raw(work: dict[str, Any]) -> dict[str, Any]:
+    """The bare loop without the SDK: one aiohttp session posting the same JSON bodies, retrying a
+    failed call up to MAX_RETRIES times at once. The most one Python process can send."""
+    import aiohttp
+
+    semaphore = asyncio.Semaphore(work["batch_size"])
+    steps = work["stages"]
+    done_at: dict[str, float] = {}
+    url = work["url"] + "/chat/completions"
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
+    started = time.perf_counter()
+
+    async def call(step: dict[str, Any], user: str, seed: int) -> dict[str, Any] | None:
+        messages = [{"role": "system", "content": step["system"]}, {"role": "user", "content": user}]
+        body = {"model": work["model"], "messages": messages, "max_tokens": step["max_tokens"],
+                "temperature": step["temperature"], "top_p": step["top_p"], "seed": seed,
+                "response_format": step["response_format"]}  # fmt: skip
+        async with semaphore:
+            for _ in range(1 + MAX_RETRIES):
+                try:
+                    async with session.post(url, json=body) as response:
+                        if response.status != 200:
+                            continue
+                        data = await response.json()
+                    answer = json.loads(data["choices"][0]["message"]["content"])
+                    break
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, IndexError, TypeError):
+                    continue
+            else:
+                return None
+        done_at[step["name"]] = time.perf_counter() - started
+        return answer
+
+    async def chain(i: int, row: dict[str, Any]) -> bool:
+        answer = await call(steps[0], row["prompt"], i)
+        for step in steps[1:]:
+            if answer is None:
+                return False
+            user = string.Template(step["user"]).safe_substitute(name=row["name"], **answer)
+            answer = await call(step, user, i)
+        return answer is not None
+
+    results = await asyncio.gather(*(chain(i, row) for i, row in enumerate(work["rows"])))
+    seconds = time.perf_counter() - started
+    await session.close()
     return {"seconds": seconds, "answered": sum(results), "done_at": done_at}
 
 
@@ -242,6 +324,8 @@ def _measure(system: str, url: str, stages: tuple[str, ...], requests: int, conc
         result = run_safeset(url, stages, requests, concurrency)
     elif system == "bare":
         result = run_bare(url, stages, requests, concurrency)
+    elif system == "raw":
+        result = run_raw(url, stages, requests, concurrency)
     else:
         result = run_distilabel(url, stages, requests, concurrency, Path(venv))
     return {**result, "load": (load + os.getloadavg()[0]) / 2}
@@ -261,7 +345,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=10_000, help="per workload and system")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--systems", nargs="+", default=["bare", "safeset", "distilabel"])
+    parser.add_argument(
+        "--systems", nargs="+", default=["bare", "raw", "safeset", "distilabel"],
+        choices=["bare", "raw", "safeset", "distilabel"],
+    )  # fmt: skip
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--latencies", nargs="+", default=list(LATENCIES), choices=list(LATENCIES))
     parser.add_argument(
         "--distilabel-venv", type=Path, default=Path.home() / ".cache/safeset/bench-distilabel"
@@ -272,33 +360,50 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{args.requests:,} requests per workload and system, at most {args.concurrency} in flight "
           f"per step; {os.cpu_count()} CPUs, load {load:.1f} at the start", flush=True)  # fmt: skip
-    print(f"{'latency':32} {'workload':22} {'system':10} {'seconds':>8} {'req/s':>7} {'items done':>10} "
-          f"{'x bare':>7} {'load':>5}  per stage: done at", flush=True)  # fmt: skip
+    print(f"{'latency':32} {'workload':30} {'system':10} {'seconds':>8} {'req/s':>7} {'items done':>10} "
+          f"{'x bare':>7} {'x raw':>6} {'idle':>5} {'low':>5} {'load':>5}  per stage: done at",
+          flush=True)  # fmt: skip
     for latency_name in args.latencies:
         latency, faults = LATENCIES[latency_name]
-        for workload, stages in WORKLOADS.items():
-            base = None
+        for workload in args.workloads:
+            stages = WORKLOADS[workload]
+            bases: dict[str, float] = {}
             for system in args.systems:
+                if system != "safeset" and BARRIERS & set(stages):
+                    continue
                 with ServerProcess(latency=latency, faults=faults) as server:
                     try:
                         result = measure(system, server.url, stages, args.requests, args.concurrency, venv)
                     except RuntimeError as exc:  # a system that crashed is a result too
                         reason = str(exc).strip().splitlines()[-1]
-                        print(f"{latency_name:32} {workload:22} {system:10} failed: {reason}", flush=True)
+                        print(f"{latency_name:32} {workload:30} {system:10} failed: {reason}", flush=True)
                         continue
-                    requests = server.stats().requests
-                rate = args.requests / result["seconds"]
-                base = rate if system == "bare" else base
-                ratio = f"{rate / base:7.2f}" if base else f"{'-':>7}"
+                    stats = server.stats()
+                sent = stats.requests if BARRIERS & set(stages) else args.requests
+                rate = sent / result["seconds"]
+                bases.setdefault(system, rate)
+                ratios = [f"{rate / bases[b]:{w}.2f}" if b in bases else f"{'-':>{w}}"
+                          for b, w in (("bare", 7), ("raw", 6))]  # fmt: skip
+                idle, low = idle_shares(stats.time_at, args.concurrency)
                 stages_at = ", ".join(
                     f"{k} {v:.1f}s" for k, v in sorted(result["done_at"].items(), key=lambda x: x[1])
                 )
                 print(
-                    f"{latency_name:32} {workload:22} {system:10} {result['seconds']:8.1f} {rate:7.0f} "
-                    f"{result['answered']:>10,} {ratio} {result['load']:5.1f}  {stages_at}"
-                    + (f" ({requests:,} requests sent)" if faults.total else ""),
+                    f"{latency_name:32} {workload:30} {system:10} {result['seconds']:8.1f} {rate:7.0f} "
+                    f"{result['answered']:>10,} {' '.join(ratios)} {idle:5.0%} {low:5.0%} "
+                    f"{result['load']:5.1f}  {stages_at}"
+                    + (f" ({stats.requests:,} requests sent)" if faults.total else ""),
                     flush=True,
                 )
+
+
+def idle_shares(time_at: dict[int, float], concurrency: int) -> tuple[float, float]:
+    """Of the time from the server's first request to its last answer, the share with nothing in
+    flight (idle) and with fewer than a quarter of the allowed calls in flight (low, idle included)."""
+    total = sum(time_at.values()) or 1.0
+    idle = time_at.get(0, 0.0) / total
+    low = sum(t for n, t in time_at.items() if n < concurrency / 4) / total
+    return idle, low
 
 
 if __name__ == "__main__":

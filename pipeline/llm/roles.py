@@ -61,6 +61,13 @@ class OpenAIRole(ConfigModel):
     )
     api_key_env: str = Field(default="OPENAI_API_KEY", json_schema_extra=RUNTIME)
     timeout_s: float = Field(default=120.0, gt=0, json_schema_extra=RUNTIME)
+    http_client: Literal["aiohttp", "httpx"] = Field(
+        default="httpx",
+        description="the SDK's HTTP transport: httpx (its default) or aiohttp (less CPU per call; after "
+        "a timeout the server may still be answering the abandoned call, so it can see a few more "
+        "calls in flight than the limit)",
+        json_schema_extra=RUNTIME,
+    )
     max_concurrency: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)
     initial_concurrency: int = Field(default=32, ge=1, json_schema_extra=RUNTIME)
     requests_per_minute: int | None = Field(default=None, ge=1, json_schema_extra=RUNTIME)

@@ -108,6 +108,17 @@ class Stats:
     concurrent: int = 0
     max_concurrent: int = 0
     authorizations: Counter = field(default_factory=Counter)  # Authorization header -> requests
+    # seconds spent at each number of requests in flight, from the first request to the last answer
+    time_at: Counter = field(default_factory=Counter)
+    changed_at: float | None = None
+
+    def in_flight_changes(self, by: int) -> None:
+        now = time.perf_counter()
+        if self.changed_at is not None:
+            self.time_at[self.concurrent] += now - self.changed_at
+        self.changed_at = now
+        self.concurrent += by
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
 
     def total_answered(self) -> int:
         return sum(self.answered.values())
@@ -254,12 +265,11 @@ class ChatServer:
         body = await request.json()
         self.stats.requests += 1
         self.stats.authorizations[request.headers.get("Authorization", "")] += 1
-        self.stats.concurrent += 1
-        self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.concurrent)
+        self.stats.in_flight_changes(+1)
         try:
             return await self._respond(body)
         finally:
-            self.stats.concurrent -= 1
+            self.stats.in_flight_changes(-1)
 
     async def _respond(self, body: dict[str, Any]) -> web.Response:
         if body.get("model") not in self.models:

@@ -1,4 +1,4 @@
-"""Micro-batching for in-process engines (hf, vllm): concurrent requests share one engine call.
+"""Micro-batching for the in-process hf engine: concurrent requests share one engine call.
 
 Requests queue while the engine is busy; when it is free, the waiting ones (up to `max_sequences`
 sampled sequences) go to `run_batch` together on the engine's own thread, so the event loop never

@@ -12,14 +12,16 @@ waits out (pipeline.llm.outage). Authentication and unknown-model errors stop th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
@@ -121,7 +123,13 @@ class OpenAIBackend:
             _Endpoint(
                 url=url,
                 shown=redact_url(url),
-                client=AsyncOpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=config.timeout_s),
+                client=AsyncOpenAI(
+                    base_url=url,
+                    api_key=api_key,
+                    max_retries=0,
+                    timeout=config.timeout_s,
+                    http_client=DefaultAioHttpClient() if config.http_client == "aiohttp" else None,
+                ),
                 limiter=AdaptiveLimiter(config.initial_concurrency, config.max_concurrency),
             )
             for url in config.base_urls
@@ -186,8 +194,11 @@ class OpenAIBackend:
             completion = _completion(data, time.perf_counter() - started, endpoint.shown)
             outcome = "ok"
         except Exception as exc:
-            outcome = _limiter_outcome(exc)
-            raise
+            error = _unmask_connection_error(exc)
+            outcome = _limiter_outcome(error)
+            if error is exc:
+                raise
+            raise error from exc.__cause__
         finally:
             self.dispatcher.release(endpoint, token, outcome)
         if self.tokens_budget:
@@ -197,6 +208,21 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         for endpoint in self.endpoints:
             await endpoint.client.close()
+
+
+def _unmask_connection_error(exc: Exception) -> Exception:
+    """The aiohttp transport reports every aiohttp connection error (refused, reset, disconnected) as
+    a connect timeout; what was not a timeout is a connection error, as the httpx transport says."""
+    if not isinstance(exc, openai.APITimeoutError):
+        return exc
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, aiohttp.ClientError):
+        cause = cause.__cause__
+    if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, asyncio.TimeoutError):
+        error = openai.APIConnectionError(request=exc.request)
+        error.__cause__ = exc.__cause__
+        return error
+    return exc
 
 
 def _arguments(request: ChatRequest) -> dict[str, Any]:

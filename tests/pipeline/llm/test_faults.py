@@ -161,3 +161,26 @@ def test_requests_are_balanced_across_endpoints_and_avoid_a_broken_one(chat_serv
     assert len(results) == 200 and all(r.completion.endpoint == first.url for r in results)
     assert backend.endpoints[0].limiter.limit < 8  # nothing but 5xx: cut, and resting
     assert broken.stats.requests < 40
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, http_client):
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
+    slow = chat_server(latency=Latency(base=1.0))
+
+    async def failure(url: str) -> LLMFailure:
+        llm = client(role(url, http_client=http_client, timeout_s=0.2, max_retries=1))
+        try:
+            with pytest.raises(LLMFailure) as caught:
+                await llm.complete(ask("t", seed=0), Verdict)
+        finally:
+            await llm.backend.aclose()
+        return caught.value
+
+    refused = asyncio.run(failure(dead))
+    assert refused.reason == "connection error after 2 attempt(s)"
+    assert asyncio.run(failure(slow.url)).reason == "timeout after 2 attempt(s)"
