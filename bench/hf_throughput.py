@@ -13,6 +13,7 @@ for JSON) is measured separately, against the backend's own unconstrained rate i
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -102,16 +103,19 @@ def main() -> None:
     batch = requests(args.batch, args.tokens)
     stop_ids = engine.stop_ids
     print(f"{args.model}: batch {args.batch} x {args.tokens} new tokens, temperature 0.7, top_p 0.95, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+          f"{torch.get_num_threads()} threads", flush=True)  # fmt: skip
     time_generate(engine, batch[:2], 4)  # warm-up
     rates: dict[str, list[float]] = {"generate": [], "backend": []}
-    for _ in range(args.rounds):
+    for round_ in range(1, args.rounds + 1):
         seconds, made = time_generate(engine, batch, args.tokens)
         rates["generate"].append(made / seconds)
         engine.stop_ids = set()  # no end of sequence: exactly B x T tokens, as min_new_tokens does
         seconds, made = time_backend(engine, batch)
         engine.stop_ids = stop_ids
         rates["backend"].append(made / seconds)
+        print(f"round {round_}: generate {rates['generate'][-1]:.1f}, backend {rates['backend'][-1]:.1f} "
+              f"tokens/s, ratio {rates['backend'][-1] / rates['generate'][-1]:.2f}; "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     generate, backend = statistics.median(rates["generate"]), statistics.median(rates["backend"])
     print(f"transformers generate: {generate:8.1f} tokens/s  (rounds: {_fmt(rates['generate'])})")
     print(f"hf backend:            {backend:8.1f} tokens/s  (rounds: {_fmt(rates['backend'])})")

@@ -111,6 +111,7 @@ class Engine:
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
+                logits_to_keep=1,  # the last position's only, as `generate` asks: not the prompt's
             )
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
@@ -124,17 +125,17 @@ class Engine:
     def _step(self, rows: list[Row], logits: torch.Tensor) -> list[int]:
         """Sample one token for every unfinished row; finished rows are fed padding."""
         raw = torch.log_softmax(logits, dim=-1).cpu()
-        logits = logits.cpu()
-        next_ids = []
+        scores = logits.cpu()
         for index, row in enumerate(rows):
+            if row.matcher is not None and not row.finish:
+                allowed = torch.frombuffer(bytearray(row.matcher.compute_logit_bias()), dtype=torch.uint8)
+                scores[index].masked_fill_(allowed[: scores.shape[1]] == 0, float("-inf"))
+        tokens = _sample(scores, rows).tolist()
+        next_ids = []
+        for index, (row, token) in enumerate(zip(rows, tokens, strict=True)):
             if row.finish:
                 next_ids.append(self.pad_id)
                 continue
-            scores = logits[index]
-            if row.matcher is not None:
-                allowed = torch.frombuffer(bytearray(row.matcher.compute_logit_bias()), dtype=torch.uint8)
-                scores = scores.masked_fill(allowed[: scores.shape[0]] == 0, float("-inf"))
-            token = _sample(scores, row)
             row.tokens.append(token)
             row.logprobs.append(float(raw[index, token]))
             if token in self.stop_ids:
@@ -147,12 +148,20 @@ class Engine:
         return next_ids
 
 
-def _sample(scores: torch.Tensor, row: Row) -> int:
-    if row.temperature == 0:
-        return int(scores.argmax())
-    probs = torch.softmax(scores / row.temperature, dim=-1)
-    if row.top_p < 1:
-        ordered, order = probs.sort(descending=True)
-        outside = ordered.cumsum(0) - ordered >= row.top_p  # keep the smallest head reaching top_p
-        probs = probs.scatter(0, order[outside], 0.0)
-    return int(torch.multinomial(probs, 1, generator=row.generator))
+def _sample(scores: torch.Tensor, rows: list[Row]) -> torch.Tensor:
+    """One token per row, for the whole batch at once: temperature, nucleus (top_p) cut, then an
+    exponential race (argmax of p / E, E ~ Exp(1) drawn from the row's own generator, as vLLM samples),
+    so a row's token depends on its seed and logits only, not on its batch, and a top_p that cuts
+    only tokens that would not have won leaves the draw as it was. Temperature 0 is greedy."""
+    temperature = torch.tensor([r.temperature or 1.0 for r in rows])
+    top_p = torch.tensor([r.top_p for r in rows])
+    probs = torch.softmax(scores / temperature[:, None], dim=-1)
+    if bool((top_p < 1).any()):
+        ordered, order = probs.sort(dim=-1, descending=True)
+        outside = ordered.cumsum(-1) - ordered >= top_p[:, None]  # keep the smallest head reaching top_p
+        probs = probs.scatter(-1, order, ordered.masked_fill(outside, 0.0))
+    race = torch.empty_like(probs)
+    for index, row in enumerate(rows):
+        race[index].exponential_(generator=row.generator)
+    greedy = torch.tensor([r.temperature == 0 for r in rows])
+    return torch.where(greedy, scores.argmax(-1), (probs / race).argmax(-1))
