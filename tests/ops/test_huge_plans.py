@@ -45,7 +45,13 @@ def test_ctrl_c_stops_the_largest_plan_at_once(server, tmp_path, after):
             {
                 "name": "large",
                 "roles": roles,
-                "stages": {"domains": {"scenarios_per_category": PER_CATEGORY}, "scenarios": {}},
+                # The prefix list checks generator refusals: the default classifier's first load of
+                # the sentence embedder (seconds of imports on a worker thread) cannot be interrupted,
+                # and would be measured instead of the runner's signal handling.
+                "stages": {
+                    "domains": {"scenarios_per_category": PER_CATEGORY},
+                    "scenarios": {"refusal": {"kind": "prefix"}},
+                },
             }
         )
     )

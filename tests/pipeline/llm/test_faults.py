@@ -13,8 +13,9 @@ import pytest
 from pipeline.llm.backends import create_backend
 from pipeline.llm.cache import CallCache
 from pipeline.llm.client import LLMClient, UsageBook
+from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import OpenAIRole
-from pipeline.llm.types import LLMFailure, Result
+from pipeline.llm.types import EndpointOutage, LLMFailure, Result
 from pipeline.store import Store
 from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
@@ -165,6 +166,8 @@ def test_requests_are_balanced_across_endpoints_and_avoid_a_broken_one(chat_serv
 
 @pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, http_client):
+    """A refused connection is an outage (the call waits, then stops the run past the outage limit,
+    spending no attempt); a slow answer is a timeout that spends attempts and fails the call."""
     import socket
 
     with socket.socket() as free:  # a port nothing listens on
@@ -172,15 +175,19 @@ def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, h
         dead = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
     slow = chat_server(latency=Latency(base=1.0))
 
-    async def failure(url: str) -> LLMFailure:
-        llm = client(role(url, http_client=http_client, timeout_s=0.2, max_retries=1))
+    async def failure(url: str) -> Exception:
+        config = role(url, http_client=http_client, timeout_s=0.2, max_retries=1)
+        llm = LLMClient(
+            create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.5)
+        )
         try:
-            with pytest.raises(LLMFailure) as caught:
+            with pytest.raises((LLMFailure, EndpointOutage)) as caught:
                 await llm.complete(ask("t", seed=0), Verdict)
         finally:
             await llm.backend.aclose()
         return caught.value
 
     refused = asyncio.run(failure(dead))
-    assert refused.reason == "connection error after 2 attempt(s)"
-    assert asyncio.run(failure(slow.url)).reason == "timeout after 2 attempt(s)"
+    assert isinstance(refused, EndpointOutage) and "connection error" in str(refused), refused
+    timed_out = asyncio.run(failure(slow.url))
+    assert isinstance(timed_out, LLMFailure) and timed_out.reason == "timeout after 2 attempt(s)"
