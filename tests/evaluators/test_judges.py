@@ -48,11 +48,14 @@ REFUSALS = [
 def judge_script(body):
     user = body["messages"][-1]["content"]
     schema = (body.get("response_format") or {}).get("json_schema")
-    if schema is None:
-        return None
-    fields = schema["schema"]["properties"]
     if "[X]" in user:
         return "no verdict"
+    if schema is None:
+        if "<BEGIN UNSAFE CONTENT CATEGORIES>" in user:  # the safety filter, in Llama Guard 3's format
+            code = re.search(r"\[U:(S\d+)\]", user)
+            return f"unsafe\n{code[1]}" if code else "safe"
+        return None
+    fields = schema["schema"]["properties"]
     if "categories" in fields:  # the safety filter
         code = re.search(r"\[U:(S\d+)\]", user)
         return json.dumps({"verdict": "unsafe" if code else "safe", "categories": [code[1]] if code else []})
