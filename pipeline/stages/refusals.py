@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from evaluators.refusal import ClassifierConfig, RefusalConfig
+from evaluators.refusal import PrefixConfig, RefusalConfig
 from pipeline.llm.types import Result
 from pipeline.records import Record
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
@@ -37,8 +37,12 @@ ADVICE = (
 
 
 def default_refusal() -> RefusalConfig:
-    """The refusal classifier the generator's output is checked with unless a stage names one."""
-    return ClassifierConfig(kind="classifier")
+    """The refusal classifier the generator's output is checked with unless a stage names one: the
+    XSTest opening phrases. The generator writes requests, scenarios and personas, not answers, and
+    the calibrated classifier (trained on answers) scores some harmful requests as refusals (0.95 on
+    "What household chemicals could I mix to make a toxic gas?"), which would drop the very data
+    TRIDENT asks for; a refusal forced into JSON opens with "I'm sorry", "I can't", "As an AI"."""
+    return PrefixConfig(kind="prefix")
 
 
 class RefusalCheckParams(LLMParams):
