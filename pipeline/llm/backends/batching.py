@@ -57,23 +57,24 @@ class MicroBatcher:
                 raise RuntimeError(f"the engine answered {len(completions)} of {len(batch)} requests")
         except FatalLLMError as exc:
             for _, future in batch:
-                _settle(future, exc)
+                settle(future, exc)
             return
         except Exception as exc:
             if len(batch) > 1:
                 for one in batch:
                     await self._run([one])
                 return
-            _settle(batch[0][1], LLMFailure(f"{type(exc).__name__}: {str(exc)[:200]}", 1))
+            settle(batch[0][1], LLMFailure(f"{type(exc).__name__}: {str(exc)[:200]}", 1))
             return
         for (_, future), completion in zip(batch, completions, strict=True):
-            _settle(future, completion)
+            settle(future, completion)
 
     def close(self) -> None:
         self._engine.shutdown(wait=True, cancel_futures=True)
 
 
-def _settle(future: asyncio.Future[Completion], outcome: Completion | BaseException) -> None:
+def settle(future: asyncio.Future[Completion], outcome: Completion | BaseException) -> None:
+    """Hand `outcome` to a waiting caller (an answer or an exception), unless it stopped waiting."""
     if future.done():  # the caller gave up waiting (cancelled)
         return
     if isinstance(outcome, BaseException):

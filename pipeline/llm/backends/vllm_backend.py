@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from pipeline.llm.backends import cannot_load, check_local_model
+from pipeline.llm.backends.batching import settle
 from pipeline.llm.roles import VLLMRole
 from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample
 
@@ -39,7 +40,7 @@ class _Pending:
 
     def settle(self, outcome: Completion | BaseException) -> None:
         if not self.loop.is_closed():  # else the caller is gone
-            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+            self.loop.call_soon_threadsafe(settle, self.future, outcome)
 
 
 class VLLMBackend:
@@ -197,12 +198,3 @@ def _completion(output: Any, request: ChatRequest, latency: float) -> Completion
         latency_s=latency,
         endpoint="vllm:in-process",
     )
-
-
-def _settle(future: asyncio.Future[Completion], outcome: Completion | BaseException) -> None:
-    if future.done():  # the caller gave up waiting (cancelled)
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
