@@ -61,7 +61,7 @@ def run_bare(url: str, model: str, texts: list[str], max_tokens: int, concurrenc
 def safeset_eval(
     url: str, model: str, texts: list[str], max_tokens: int, concurrency: int, folder: Path
 ) -> int:
-    from evaluators.eval import run_eval
+    from pipeline.eval.run import run_eval
 
     source = folder / "prompts.jsonl"
     source.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
@@ -106,7 +106,7 @@ def main() -> None:
         url, model, tokens, concurrency = server.url, server.model, args.max_tokens, args.concurrency
         try:
             run_bare(url, model, prompts(16), tokens, 16)  # warm-up
-            import evaluators.eval  # noqa: F401  (imported before the clock starts)
+            import pipeline.eval.run  # noqa: F401  (imported before the clock starts)
 
             print(f"vLLM CPU server, tiny model; {args.prompts} prompts, {tokens} tokens each, "
                   f"at most {concurrency} in flight; {os.cpu_count()} CPUs")  # fmt: skip

@@ -33,9 +33,9 @@ def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
       safeset eval configs/eval_xstest.yaml --db data/evals.duckdb --json
     """
     setup_logging(verbose)
-    from evaluators.eval import run_eval
-    from evaluators.eval_results import eval_results
     from pipeline.cli.progress import RichProgress
+    from pipeline.eval.results import eval_results
+    from pipeline.eval.run import run_eval
     from pipeline.runner import RunInterrupted
     from pipeline.sources import SourceError
     from pipeline.store import Store

@@ -65,8 +65,8 @@ def judges(config: str, db_path: str, requests: str | None, refusals: str | None
       safeset judges configs/eval_xstest.yaml --refusals my_labels.csv --json
     """
     setup_logging(verbose)
-    from evaluators.judges import LabelError, validate_judges
     from pipeline.cli.progress import RichProgress
+    from pipeline.judges.run import LabelError, validate_judges
     from pipeline.runner import RunInterrupted
 
     files = {k: v for k, v in (("requests", requests), ("refusals", refusals), ("responses", responses)) if v}

@@ -40,10 +40,10 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
       safeset report
       safeset report --run core-3fa2 --compare wildjailbreak.jsonl --text-column adversarial --out core.html
     """
-    from evaluators import scorecard
-    from evaluators.report import render
-    from evaluators.report_data import collect
-    from evaluators.scoring import dataset_stages, score_all
+    from analysis import scorecard
+    from analysis.report import render
+    from analysis.report_data import collect
+    from analysis.scoring import dataset_stages, score_all
     from pipeline.datasets import DATASETS
     from pipeline.store import Store
 

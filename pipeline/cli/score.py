@@ -53,8 +53,8 @@ def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_and_options(kwargs: dict[str, Any]):
     """ScoreSettings and SourceOptions from the options above (removed from kwargs)."""
-    from evaluators.scorecard import ScoreSettings
-    from evaluators.scoring import SourceOptions
+    from analysis.scorecard import ScoreSettings
+    from analysis.scoring import SourceOptions
 
     options = SourceOptions(**{k: kwargs.pop(k) for k in list(SourceOptions.__dataclass_fields__)})
     settings = ScoreSettings(
@@ -129,8 +129,8 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
       safeset score core --compare wildjailbreak.jsonl --text-column adversarial
       safeset score my_prompts.csv --text-column prompt --category-column hazard --db scores.duckdb
     """
-    from evaluators.scoring import dataset_stages, load, score_sets
-    from evaluators.textset import is_stage_name
+    from analysis.scoring import dataset_stages, load, score_sets
+    from analysis.textset import is_stage_name
     from pipeline.datasets import DATASETS
     from pipeline.store import Store
 
@@ -164,8 +164,8 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
 
 
 def print_cards(cards: list[dict[str, Any]]) -> None:
-    from evaluators import scorecard
-    from evaluators.scorecard import headline
+    from analysis import scorecard
+    from analysis.scorecard import headline
 
     rows = [headline(card) for card in cards]
     table = Table("metric", *[_short(card["dataset"]) for card in cards], box=None)

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from evaluators import scorecard
-from evaluators.judge_results import judge_results
+from analysis import scorecard
 from pipeline.export.rows import SPLITS, DatasetQuery
+from pipeline.judges.results import judge_results
 from pipeline.stages.refusals import refusal_accounting, refusal_advice
 from pipeline.store import Store
 from pipeline.taxonomy import hazard_categories

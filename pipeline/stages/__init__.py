@@ -3,21 +3,21 @@ needs nothing else to plan a run."""
 
 from __future__ import annotations
 
-from evaluators.eval_stages import EVAL_STAGES
-from evaluators.judge_stages import JUDGE_STAGES
+from pipeline.eval.stages import EVAL_STAGES
+from pipeline.judges.stages import JUDGE_STAGES
 from pipeline.stage import Stage
 from pipeline.stages.core import CoreStage
 from pipeline.stages.dedup import DedupStage
 from pipeline.stages.domains import DomainsStage
 from pipeline.stages.edge import EdgeStage
-from pipeline.stages.edge_rewrite import RewriteStage
 from pipeline.stages.evolve import EvolveStage
 from pipeline.stages.instructions import InstructionsStage
 from pipeline.stages.overrefusal import OverrefusalAlignStage, OverrefusalTestStage
 from pipeline.stages.overrefusal_seeds import OverrefusalSeedsStage
+from pipeline.stages.persona_pool import PersonaPoolStage
 from pipeline.stages.personas import PersonasStage
-from pipeline.stages.personas_pool import PersonaPoolStage
-from pipeline.stages.personas_related import RelatedPersonasStage
+from pipeline.stages.related_personas import RelatedPersonasStage
+from pipeline.stages.rewrite import RewriteStage
 from pipeline.stages.safety_filter import SafetyFilterStage
 from pipeline.stages.scenarios import ScenariosStage
 from pipeline.stages.tactics import TacticsStage

@@ -14,13 +14,13 @@ import yaml
 from pydantic import ValidationError
 
 from evaluators import refusal_validate
-from evaluators.eval_config import EvalConfig
 from evaluators.refusal import ClassifierConfig, PrefixConfig, build_refusal_classifier
 from evaluators.refusal_classifier import RefusalModel, default_model
 from evaluators.refusal_train import data_hash, fit, training_set
 from evaluators.refusal_validate import load_labelled, report, score
 from pipeline.config import validate_config
 from pipeline.embedder import Embedder
+from pipeline.eval.config import EvalConfig
 from pipeline.llm.roles import EmbedderRole
 from pipeline.sources import SourceError
 from pipeline.stages.evolve_ops import ScoringParams

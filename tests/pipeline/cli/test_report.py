@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluators import eval_results
-from evaluators.eval_metrics import MetricRow
-from evaluators.svg import PALETTE
+from analysis.svg import PALETTE
 from pipeline.cli import main
+from pipeline.eval import results as eval_results
+from pipeline.eval.metrics import MetricRow
 from pipeline.store import Store
-from tests.evaluators.analysis_world import instructions, make_run
+from tests.analysis.analysis_world import instructions, make_run
 
 CHROMIUM = shutil.which("chromium")
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from evaluators import scorecard
+from analysis import scorecard
 from pipeline.cli import main
 from pipeline.store import Store
-from tests.evaluators.analysis_world import RUN, instructions, make_run
+from tests.analysis.analysis_world import RUN, instructions, make_run
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import datasets
 import pytest
 from click.testing import CliRunner
 
-from evaluators.eval_results import eval_results
 from pipeline.cli import main
+from pipeline.eval.results import eval_results
 from pipeline.store import Store
 from tests.pipeline.stages import evorefuse_world, trident_world
 from tests.pipeline.stages.conftest import run, trident_config

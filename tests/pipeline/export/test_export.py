@@ -146,8 +146,8 @@ def test_the_card_holds_the_real_numbers(made, tmp_path):
 
 
 def test_the_card_shows_the_runs_scorecard(made, tmp_path):
-    from evaluators import scorecard
-    from evaluators.textset import from_run
+    from analysis import scorecard
+    from analysis.textset import from_run
 
     db_path, _ = made
     export_run(db_path, tmp_path / "before", "jsonl")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.report import render
-from evaluators.report_data import collect
+from analysis.report import render
+from analysis.report_data import collect
 from pipeline.config import validate_config
 from pipeline.llm.backends import create_backend
 from pipeline.llm.backends.hf_backend import resolve_source

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evaluators import scorecard
-from evaluators.scorecard import Embed, ScoreSettings
-from evaluators.textset import TextSet, from_run, from_source, is_stage_name
+from analysis import scorecard
+from analysis.scorecard import Embed, ScoreSettings
+from analysis.textset import TextSet, from_run, from_source, is_stage_name
 from pipeline.datasets import DATASETS
 from pipeline.store import Store
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from evaluators.distribution import entropy, gini, normalised_entropy
-from evaluators.intent import classify, intent_coverage
-from evaluators.tactics import tactic_coverage
+from analysis.distribution import entropy, gini, normalised_entropy
+from analysis.intent import classify, intent_coverage
+from analysis.tactics import tactic_coverage
 from pipeline.embedder import Embedder
 
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from evaluators import svg
-from evaluators.eval_report import eval_section
-from evaluators.judge_report import judge_section
-from evaluators.report_data import ReportData
-from evaluators.scorecard import headline, token_convention
+from analysis import svg
+from analysis.report_data import ReportData
+from analysis.report_eval import eval_section
+from analysis.report_judges import judge_section
+from analysis.scorecard import headline, token_convention
 from pipeline import __version__
 from pipeline.stages.refusals import refusal_advice
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluators.judge_results import judge_results
-from evaluators.judge_sets import load_labels
 from pipeline.cli import main
+from pipeline.judges.results import judge_results
+from pipeline.judges.sets import load_labels
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 from tests.pipeline.export.made_run import RUN, make_run

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from evaluators.eval_metrics import MetricRow, Verdict, compute_metrics
+from pipeline.eval.metrics import MetricRow, Verdict, compute_metrics
 from pipeline.store import Store
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluators.judge_sets import Question, load_labels
+from pipeline.judges.sets import Question, load_labels
 from pipeline.records import Record
 from pipeline.stage import Drop, Outcome, Stage, StageParams
 

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from evaluators.distribution import entropy, normalised_entropy
+from analysis.distribution import entropy, normalised_entropy
 
 
 def tactic_coverage(

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evaluators.eval_config import load_eval_config
-from evaluators.eval_results import eval_results
-from evaluators.eval_sets import EvalSet, load_set
 from pipeline.cli import main
 from pipeline.config import ConfigError
+from pipeline.eval.config import load_eval_config
+from pipeline.eval.results import eval_results
+from pipeline.eval.sets import EvalSet, load_set
 from pipeline.sources import SourceError
 from pipeline.store import Store
 from tests.pipeline.export.made_run import RUN, make_run
 from tests.servers.chat_server import Faults
 
-XSTEST = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "xstest_v2_prompts.csv"
+XSTEST = Path(__file__).resolve().parents[3].parent / "shared" / "benchmarks" / "xstest_v2_prompts.csv"
 REFUSE = "I'm sorry, but I can't help with that."
 COMPLY = "Sure. Here is some general information."
 

@@ -16,7 +16,6 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from evaluators.eval_sets import EvalSet, load_set
 from evaluators.harm import HarmJudge
 from evaluators.refusal import (
     ClassifierConfig,
@@ -26,6 +25,7 @@ from evaluators.refusal import (
     SubstringConfig,
     build_refusal_classifier,
 )
+from pipeline.eval.sets import EvalSet, load_set
 from pipeline.llm.types import ChatRequest
 from pipeline.records import Record
 from pipeline.stage import LLMParams, Outcome, Stage, StageParams

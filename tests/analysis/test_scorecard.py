@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluators import lexical, scorecard
-from evaluators.scorecard import ScoreSettings, headline
-from evaluators.textset import TextSet
+from analysis import lexical, scorecard
+from analysis.scorecard import ScoreSettings, headline
+from analysis.textset import TextSet
 from pipeline.store import Store
-from tests.evaluators.analysis_world import instructions
+from tests.analysis.analysis_world import instructions
 
 
 def fake_embed(texts: list[str]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Judge validation as a report section: each judge and model with its agreement with human labels
-and its confusion matrix. For `safeset report` (evaluators/report.py):
+and its confusion matrix. For `safeset report` (analysis/report.py):
 
     html = judge_section(judge_results(store))
 """

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluators.eval_config import load_eval_config
-from evaluators.eval_metrics import MetricRow
-from evaluators.eval_results import score_run
-from evaluators.eval_sets import load_set
+from pipeline.eval.config import load_eval_config
+from pipeline.eval.metrics import MetricRow
+from pipeline.eval.results import score_run
+from pipeline.eval.sets import load_set
 from pipeline.runner import ProgressSink, Runner, RunSummary
 from pipeline.store import Store
 

@@ -4,14 +4,14 @@
     roles:                            # as in run configs
       target: [{backend: openai, model: Qwen/Qwen2.5-7B-Instruct, base_urls: [http://localhost:8000/v1]}]
       judge: {backend: openai, model: gpt-4o-mini}
-    sets:                             # evaluators.eval_sets.EvalSet
+    sets:                             # pipeline.eval.sets.EvalSet
       xstest: {benchmark: xstest}
       core: {generated: core}         # the test split of the latest run's core dataset
     answers: {max_tokens: 512}        # target decoding (temperature 0 by default)
     refusal: [{kind: classifier}, {kind: prefix}]   # refusal classifiers without an LLM (the default)
     judge: {refusal: {kind: judge, scheme: xstest}, harm: true}   # needs roles.judge
 
-An eval is a run of the eval stages (evaluators.eval_stages) under the run id `<name>-<hash>`.
+An eval is a run of the eval stages (pipeline.eval.stages) under the run id `<name>-<hash>`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evaluators.eval_sets import EvalSet
-from evaluators.eval_stages import (
+from pipeline.config import ConfigError, RunPlan, validate_config
+from pipeline.config_errors import describe
+from pipeline.eval.sets import EvalSet
+from pipeline.eval.stages import (
     AnswersParams,
     JudgeParams,
     RefusalClassifierConfig,
     RefusalParams,
     default_classifiers,
 )
-from pipeline.config import ConfigError, RunPlan, validate_config
-from pipeline.config_errors import describe
 from pipeline.llm.roles import Roles
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluators import scorecard
-from evaluators.eval_results import eval_results
-from evaluators.judge_results import judge_results
+from analysis import scorecard
+from pipeline.eval.results import eval_results
+from pipeline.judges.results import judge_results
 from pipeline.stages.refusals import refusal_accounting
 from pipeline.store import Store
 

@@ -1,5 +1,5 @@
 """Eval results as a report section: a table of every model and eval set side by side, and bars of
-over-refusal and attack success per category. For `safeset report` (evaluators/report.py):
+over-refusal and attack success per category. For `safeset report` (analysis/report.py):
 
     html = eval_section(eval_results(store), eval_results(store, group_by="category"))
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from evaluators import svg
+from analysis import svg
 
 HEADLINE = ("n", "failed", "refusal_prefix", "refusal_judge", "over_refusal", "compliance", "harm_score",
             "harm_5", "asr")  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluators.distribution import entropy, gini, normalised_entropy
+from analysis.distribution import entropy, gini, normalised_entropy
 from pipeline.taxonomy import hazard_categories
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evaluators import lexical, scorecard
-from evaluators.scorecard import ScoreSettings
-from evaluators.textset import TextSet, from_source
+from analysis import lexical, scorecard
+from analysis.scorecard import ScoreSettings
+from analysis.textset import TextSet, from_source
 from pipeline.resources import data_dir
-from tests.evaluators.lexdiv_oracle import lex_div
+from tests.analysis.lexdiv_oracle import lex_div
 
 
 def test_words_convention_lowercases_words_and_keeps_contractions():
@@ -75,7 +75,7 @@ def test_the_lemma_table_is_read_without_pkg_resources():
     # A fresh install with setuptools >= 81 has no pkg_resources; our runtime code must not need it.
     code = (
         "import sys; sys.modules['pkg_resources'] = None\n"
-        "from evaluators import lexical\n"
+        "from analysis import lexical\n"
         "assert lexical.tokenize('The children were running') == ['the', 'child', 'be', 'run']\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluators import semantic
+from analysis import semantic
 
 
 def _unit(rows) -> np.ndarray:

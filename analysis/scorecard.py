@@ -18,10 +18,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluators import lexical, semantic
-from evaluators.intent import classify, intent_coverage
-from evaluators.tactics import tactic_coverage
-from evaluators.textset import TextSet
+from analysis import lexical, semantic
+from analysis.intent import classify, intent_coverage
+from analysis.tactics import tactic_coverage
+from analysis.textset import TextSet
 from pipeline import __version__
 from pipeline.records import content_hash
 from pipeline.store import Store
@@ -32,7 +32,7 @@ Embed = Callable[[list[str]], np.ndarray]
 class ScoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tokens: lexical.Convention = Field(
-        default="evorefuse", description="how texts become tokens (evaluators.lexical.tokenize)"
+        default="evorefuse", description="how texts become tokens (analysis.lexical.tokenize)"
     )
     msttr_window: int = Field(default=800, ge=1, description="MSTTR window in tokens (EvoRefuse: 800)")
     self_bleu_sample: int = Field(default=1000, ge=2, description="texts sampled for Self-BLEU")

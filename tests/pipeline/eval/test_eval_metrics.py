@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluators.eval_metrics import ALL, Verdict, compute_metrics, group_metrics
+from pipeline.eval.metrics import ALL, Verdict, compute_metrics, group_metrics
 
 
 def v(label, prefix=None, judge=None, score=None, harmful=None, failed=False, **kw):
@@ -72,7 +72,7 @@ def test_groups_per_target_set_category_and_tactic_and_over_all_sets():
 
 
 def test_the_report_section_shows_every_model_and_the_per_category_bars():
-    from evaluators.eval_report import eval_section
+    from analysis.report_eval import eval_section
 
     models = [
         {"eval_run": "e-1", "target": "a", "eval_set": "xstest", "group": "*", "n": 50, "over_refusal": 0.25},

@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from evaluators.judge_results import JudgeResult, compute, save
-from evaluators.judge_sets import QUESTIONS, LabelError, Question, default_file, load_labels
-from evaluators.judge_stages import QUESTION_OF, JudgeSpec
 from pipeline.config import ConfigError, RunPlan, load_config, validate_config
+from pipeline.judges.results import JudgeResult, compute, save
+from pipeline.judges.sets import QUESTIONS, LabelError, Question, default_file, load_labels
+from pipeline.judges.stages import QUESTION_OF, JudgeSpec
 from pipeline.runner import ProgressSink, Runner, RunSummary
 from pipeline.store import Store
 
@@ -82,7 +82,7 @@ def _judges_of(config_path: str | Path) -> tuple[str, int, dict[str, Any], list[
     except (OSError, yaml.YAMLError):
         raw = None
     if isinstance(raw, dict) and "sets" in raw:
-        from evaluators.eval_config import load_eval_config
+        from pipeline.eval.config import load_eval_config
 
         config, _ = load_eval_config(config_path)
         judges = []
