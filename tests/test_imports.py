@@ -26,6 +26,17 @@ FORBIDDEN = {
         "analysis",
     ),
     "pipeline.stages": ("pipeline.eval", "pipeline.judges", "analysis"),
+    # config validation is handed the stage set of a run kind (pipeline/kinds.py); it knows no stage
+    "pipeline.config": (
+        "pipeline.stages",
+        "pipeline.eval",
+        "pipeline.judges",
+        "pipeline.kinds",
+        "pipeline.cli",
+    ),
+    # the runner and the status it publishes are handed the stages of their run
+    "pipeline.runner": ("pipeline.eval", "pipeline.judges", "pipeline.kinds", "pipeline.cli", "analysis"),
+    "pipeline.status": ("pipeline.eval", "pipeline.judges", "pipeline.kinds", "pipeline.cli", "analysis"),
 }
 
 # Known edges (importer, imported) outside this change, to be removed by the lead after the merge; an edge
