@@ -85,10 +85,11 @@ def job(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> d
     from pipeline.config import validate_config
     from pipeline.llm.parsing import strict_schema
     from pipeline.records import derive_seed
+    from pipeline.stages import STAGES
     from pipeline.taxonomy import hazard, scenario_axes
 
     per_category = requests // calls(stages) // len(CATEGORIES)
-    plan = validate_config(config(url, stages, per_category, concurrency))
+    plan = validate_config(config(url, stages, per_category, concurrency), stages=STAGES)
     steps = []
     for name in stages:
         stage = plan.stage(name)
@@ -151,10 +152,11 @@ def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: in
 def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
     from pipeline.config import validate_config
     from pipeline.runner import Runner
+    from pipeline.stages import STAGES
     from pipeline.store import Store
 
     per_category = requests // calls(stages) // len(CATEGORIES)
-    plan = validate_config(config(url, stages, per_category, concurrency))
+    plan = validate_config(config(url, stages, per_category, concurrency), stages=STAGES)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.duckdb")
         started = time.perf_counter()

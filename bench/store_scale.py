@@ -29,6 +29,7 @@ import numpy as np
 
 from pipeline.config import validate_config
 from pipeline.records import Record, derive_seed
+from pipeline.stages import STAGES
 from pipeline.store import CommitBatch, ProgressRow, Store, UsageDelta
 from pipeline.taxonomy import hazard_categories
 
@@ -124,7 +125,7 @@ class Builder:
 
 def build(db: Path, records: int) -> str:
     slots_per_category = max(1, round(records / sum(PER_SLOT.values()) / 14))
-    plan = validate_config(config(slots_per_category))
+    plan = validate_config(config(slots_per_category), stages=STAGES)
     store = Store.open(db)
     run_id = plan.run_id
     store.ensure_run(run_id, "scale", plan.snapshot(), 0, "bench", "bench")

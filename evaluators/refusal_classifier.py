@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import field_validator
 
-from evaluators.refusal import ClassifierConfig
+from evaluators.refusal_base import RefusalConfigBase
 from evaluators.refusal_lists import default_phrases
 from pipeline.resources import data_dir
 
@@ -37,6 +39,26 @@ OPENING_WORDS = 40
 PHRASE_FEATURES = ("starts_with_refusal", "cues_in_opening", "cues_anywhere", "pivot_in_opening", "log_words")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _PIVOTS = ("however", "that said", "but i can", "instead", "what i can do", "but here")
+
+
+class ClassifierConfig(RefusalConfigBase):
+    """The calibrated refusal classifier: `model` is a model file built by
+    `python -m evaluators.refusal_train`; default data/refusal/classifier.json."""
+
+    kind: Literal["classifier"]
+    model: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str | None) -> str | None:
+        if model is not None and not Path(model).is_file():
+            raise ValueError(f"{model}: file not found; build one with python -m evaluators.refusal_train")
+        return model
+
+    def build(self, *, judge: Any = None, embedder: Any = None) -> CalibratedClassifier:
+        if embedder is None:
+            raise ValueError("the calibrated refusal classifier needs an embedder")
+        return CalibratedClassifier(self, embedder)
 
 
 def default_model() -> Path:

@@ -13,16 +13,31 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from evaluators.refusal import EmbeddingConfig
+from evaluators.refusal_base import RefusalConfigBase
 from pipeline.resources import data_dir
 from pipeline.sources import SourceError, column, read_rows
 
 _trained: dict[tuple[str, str, float], Any] = {}
 _lock = threading.Lock()
+
+
+class EmbeddingConfig(RefusalConfigBase):
+    """Sentence embeddings + logistic regression, trained at first use on `examples` (jsonl with
+    `response` and `refusal` (true/false); default data/refusal/responses.jsonl)."""
+
+    kind: Literal["embedding"]
+    examples: str | None = None
+    regularization: float = Field(default=4.0, gt=0, description="inverse L2 strength (C)")
+
+    def build(self, *, judge: Any = None, embedder: Any = None) -> EmbeddingClassifier:
+        if embedder is None:
+            raise ValueError("the embedding refusal classifier needs an embedder")
+        return EmbeddingClassifier(self, embedder)
 
 
 def default_examples() -> Path:

@@ -6,14 +6,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evaluators.refusal import JudgeConfig
+from evaluators.refusal_base import RefusalConfigBase
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
 from pipeline.records import derive_seed
+
+
+class JudgeConfig(RefusalConfigBase):
+    """An LLM judge (the `judge` role). `binary`: refusal / normal. `xstest`: full_compliance /
+    full_refusal / partial_refusal, a partial refusal counting `partial`."""
+
+    kind: Literal["judge"]
+    scheme: Literal["binary", "xstest"] = "binary"
+    votes: int = Field(default=1, ge=1, description="answers sampled per response; p̂ is their mean")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    partial: float = Field(default=0.5, ge=0, le=1)
+    max_tokens: int = Field(default=64, ge=8)
+
+    @model_validator(mode="after")
+    def _votes_need_sampling(self) -> JudgeConfig:
+        if self.votes > 1 and self.temperature == 0:
+            raise ValueError("votes > 1 needs temperature > 0, or every vote is the same")
+        return self
+
+    def build(self, *, judge: Any = None, embedder: Any = None) -> JudgeClassifier:
+        if judge is None:
+            raise ValueError("the judge refusal classifier needs an LLM client for the judge role")
+        return JudgeClassifier(self, judge)
 
 
 class BinaryLabel(BaseModel):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field
 
-from evaluators.refusal import PrefixConfig, SubstringConfig
+from evaluators.refusal_base import RefusalConfigBase
 from pipeline.resources import data_dir
 
 _DEFAULT_LIST = {"prefix": "xstest_prefixes", "substring": "gcg_substrings"}
@@ -18,6 +20,29 @@ _DEFAULT_LIST = {"prefix": "xstest_prefixes", "substring": "gcg_substrings"}
 def default_phrases(kind: str) -> tuple[str, ...]:
     lists = yaml.safe_load((data_dir() / "refusal" / "phrases.yaml").read_text())
     return tuple(lists[_DEFAULT_LIST[kind]])
+
+
+class PrefixConfig(RefusalConfigBase):
+    """A refusal starts with one of `phrases` (XSTest's string match; default list in
+    data/refusal/phrases.yaml)."""
+
+    kind: Literal["prefix"]
+    phrases: list[str] | None = Field(default=None, min_length=1, description="default: the XSTest set")
+    ignore_case: bool = True
+
+    def build(self, *, judge: Any = None, embedder: Any = None) -> PhraseClassifier:
+        return PhraseClassifier.from_config(self)
+
+
+class SubstringConfig(RefusalConfigBase):
+    """A refusal contains one of `phrases` anywhere (GCG/AutoDAN-style test prefixes)."""
+
+    kind: Literal["substring"]
+    phrases: list[str] | None = Field(default=None, min_length=1, description="default: the GCG-style set")
+    ignore_case: bool = False
+
+    def build(self, *, judge: Any = None, embedder: Any = None) -> PhraseClassifier:
+        return PhraseClassifier.from_config(self)
 
 
 def _normalise(text: str, ignore_case: bool) -> str:

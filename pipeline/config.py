@@ -9,12 +9,16 @@
       domains: {scenarios_per_category: 2}
       scenarios: {}
 
+A config is validated against the stages of its run kind (`stages=`: pipeline.stages.STAGES for
+`safeset run`, pipeline.eval.stages.EVAL_STAGES for `safeset eval`, pipeline.judges.stages.JUDGE_STAGES
+for `safeset judges`; pipeline/kinds.py names them), so a generation config cannot name an eval stage.
 A config that does not validate raises `ConfigError`, whose message lists every problem with its
 field path, the value found and what is allowed. Nothing is written before a config validates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,10 +95,16 @@ class RunPlan:
 
 
 def load_config(
-    path: str | Path, *, endpoint: str | None = None, model: str | None = None, seed: int | None = None
+    path: str | Path,
+    *,
+    stages: Sequence[type[Stage]],
+    endpoint: str | None = None,
+    model: str | None = None,
+    seed: int | None = None,
 ) -> RunPlan:
-    """Read, override and validate a config file. `endpoint` + `model` point every LLM role at one
-    OpenAI-compatible server; `model` alone replaces the model of every LLM role, keeping its backend."""
+    """Read, override and validate a config file against `stages` (those of its run kind, in pipeline
+    order). `endpoint` + `model` point every LLM role at one OpenAI-compatible server; `model` alone
+    replaces the model of every LLM role, keeping its backend."""
     path = Path(path)
     source = str(path)
     try:
@@ -125,19 +135,20 @@ def load_config(
         }
     if seed is not None:
         raw["seed"] = seed
-    return validate_config(raw, source)
+    return validate_config(raw, source, stages=stages)
 
 
-def validate_config(raw: dict[str, Any], source: str = "<config>") -> RunPlan:
-    from pipeline.stages import STAGES
-
+def validate_config(
+    raw: dict[str, Any], source: str = "<config>", *, stages: Sequence[type[Stage]]
+) -> RunPlan:
+    """The plan of a config whose stages are among `stages` (a run kind's, in pipeline order)."""
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(source, describe(exc, RunConfig)) from None
 
     problems: list[str] = []
-    known = {cls.name: cls for cls in STAGES}
+    known = {cls.name: cls for cls in stages}
     plans: list[StagePlan] = []
     for name, settings in config.stages.items():
         cls = known.get(name)
@@ -150,7 +161,7 @@ def validate_config(raw: dict[str, Any], source: str = "<config>") -> RunPlan:
             problems.extend(describe(exc, cls.Params, ("stages", name)))
             continue
         plans.append(StagePlan(cls, params))
-    plans.sort(key=lambda p: [c.name for c in STAGES].index(p.cls.name))
+    plans.sort(key=lambda p: list(known).index(p.cls.name))
 
     chosen = {name for name in config.stages if name in known}  # invalid ones too: no follow-on errors
     for plan in plans:

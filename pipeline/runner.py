@@ -454,10 +454,11 @@ class Runner:
         """Keep `<db>.status.json` current for `safeset status` while this run holds the database, with
         the ids of every run in it (so `status --run X` can tell another run from an unknown one)."""
         runs = await db.call(lambda s: s.run_ids())
+        stages = [stage_plan.cls for stage_plan in self.plan.stages]  # the stored config names these
         while True:
             await asyncio.sleep(every)
             try:
-                report = await db.call(lambda s: run_status(s, self.run_id))
+                report = await db.call(lambda s: run_status(s, self.run_id, stages))
                 report["outages"] = self.outages.snapshot()
                 publish_live_status(self.store.path, {**report, "runs": runs})
             except OSError as exc:  # a read-only folder: status is then unavailable during the run

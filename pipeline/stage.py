@@ -15,7 +15,9 @@ Write a stage as one small class:
 
 The runner owns everything else: which items are ready, concurrency, retries of the LLM layer,
 commits, failures and progress. A failure is an exception: `LLMFailure` carries its reason and
-attempts; any other exception is recorded with its type and message.
+attempts; any other exception is recorded with its type and message. A stage that finds the user's
+input unusable while it plans (a seed file it cannot read, a run it reads that does not exist) raises
+`StageInputError`: the run stops before it writes anything and the CLI names the problem (exit 2).
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from pipeline.llm.roles import RUNTIME
 from pipeline.llm.types import ChatRequest, Result
 from pipeline.prompts import PromptTemplate, load_prompt
 from pipeline.records import Record
+
+
+class StageInputError(Exception):
+    """Input named in a stage's settings that the stage cannot use; the user fixes it and runs again."""
+
+    def __init__(self, stage: str, problem: str):
+        self.stage = stage
+        self.problem = problem
+        super().__init__(f"stages.{stage}: {problem}")
 
 
 class StageParams(ConfigModel):

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.coverage import coverage_fill
+from pipeline.stage import Stage
 from pipeline.store import Store
 
 
-def run_status(store: Store, run_id: str) -> dict[str, Any]:
-    """The status of a run as plain data (what `status --json` prints)."""
+def run_status(store: Store, run_id: str, stages: Sequence[type[Stage]]) -> dict[str, Any]:
+    """The status of a run as plain data (what `status --json` prints). `stages`: those of the run's
+    kind (pipeline.kinds), against which its stored config is read."""
     from pipeline.config import validate_config
     from pipeline.stages.refusals import refusal_accounting, refusal_advice
 
     config = store.run_config(run_id) or {}
-    plan = validate_config(config, source=f"run {run_id}")
+    plan = validate_config(config, source=f"run {run_id}", stages=stages)
     progress = store.progress_counts(run_id)
     outputs = store.output_counts(run_id)
     stages: dict[str, dict[str, int]] = {}

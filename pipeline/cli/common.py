@@ -71,7 +71,8 @@ def exit_interrupted(message: str = "[yellow]Interrupted.[/]", *, at_once: bool 
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors a user can fix (config, database, backend) into a message and exit code 2."""
+    """Turn the errors a user can fix (config, stage input, database, backend) into a message and exit
+    code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -82,9 +83,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             from pipeline.config import ConfigError
             from pipeline.llm.types import FatalLLMError
+            from pipeline.stage import StageInputError
             from pipeline.store import StoreError
 
-            if isinstance(exc, ConfigError | StoreError | FatalLLMError):
+            if isinstance(exc, ConfigError | StageInputError | StoreError | FatalLLMError):
                 fail(str(exc))
             raise
 

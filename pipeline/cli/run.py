@@ -77,13 +77,17 @@ def run(
     """
     setup_logging(verbose)
     from pipeline.cli.progress import RichProgress
-    from pipeline.config import ConfigError, load_config
+    from pipeline.config import load_config
+    from pipeline.kinds import RUN_KINDS
     from pipeline.runner import RunInterrupted, Runner, RunPaused
+    from pipeline.stage import StageInputError
     from pipeline.status import run_status
     from pipeline.store import Store
 
+    stages = RUN_KINDS["run"]  # generation stages only: an eval or judge stage is an unknown key
     with signals_noted() as signalled:
-        plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
+        # before anything is written
+        plan = load_config(config, stages=stages, endpoint=endpoint, model=model, seed=seed)
         created = not Store.exists(db_path)
         store = Store.open(db_path)
     if signalled:  # before the run started: leave nothing behind
@@ -107,7 +111,7 @@ def run(
             again = shlex.join(["safeset", *sys.argv[1:]])
             exit_interrupted(f"[yellow]Interrupted.[/] Finished items are committed. Resume with:\n  {again}")
         except RunPaused as paused:
-            pending = _pending(run_status(store, paused.summary.run_id))
+            pending = _pending(run_status(store, paused.summary.run_id, stages))
             again = shlex.join(["safeset", *sys.argv[1:]])
             err_console.print(
                 f"[yellow]Stopped:[/] {paused.reason}.\nPending: {pending or 'nothing'}. Finished items "
@@ -117,8 +121,8 @@ def run(
                 soft_wrap=True,
             )
             sys.exit(EXIT_PENDING)
-        report = run_status(store, summary.run_id)
-    except ConfigError:  # a seed file that cannot be read: leave no empty database behind
+        report = run_status(store, summary.run_id, stages)
+    except StageInputError:  # a seed file that cannot be read: leave no empty database behind
         store.close()
         _remove_if(created, db_path)
         raise

@@ -40,7 +40,10 @@ def status(db_path: str, run_id: str | None, as_json: bool) -> None:
         )
     else:
         try:
-            report = run_status(store, store.resolve_run(run_id))
+            from pipeline.kinds import stages_of  # loads every stage: only when a run is read
+
+            resolved = store.resolve_run(run_id)
+            report = run_status(store, resolved, stages_of(store.run_config(resolved) or {}))
         finally:
             store.close()
     if as_json:

@@ -26,6 +26,7 @@ from pipeline.config import ConfigError, RunPlan, validate_config
 from pipeline.config_errors import describe
 from pipeline.eval.sets import EvalSet
 from pipeline.eval.stages import (
+    EVAL_STAGES,
     AnswersParams,
     JudgeParams,
     RefusalClassifierConfig,
@@ -88,4 +89,4 @@ def load_eval_config(path: str | Path) -> tuple[EvalConfig, RunPlan]:
         config = EvalConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(source, describe(exc, EvalConfig)) from None
-    return config, validate_config(config.run_config(), source)
+    return config, validate_config(config.run_config(), source, stages=EVAL_STAGES)

@@ -80,9 +80,9 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
 def _lineage(store: Store, run_id: str) -> list[dict[str, Any]]:
     """(stage, prompt, version, model, records) of the run, in pipeline order, then by key: never in
     commit order, which differs between identical runs."""
-    from pipeline.stages import stage_names
+    from pipeline.kinds import stages_of
 
-    order = {stage: i for i, stage in enumerate(stage_names())}
+    order = {cls.name: i for i, cls in enumerate(stages_of(store.run_config(run_id) or {}))}
     rows = store.con.execute(
         "SELECT stage, prompt_name, prompt_version, model, count(*) FROM records "
         "WHERE run_id = ? AND (prompt_name IS NOT NULL OR model IS NOT NULL) GROUP BY ALL",

@@ -23,8 +23,9 @@ import yaml
 from pipeline.config import ConfigError, RunPlan, load_config, validate_config
 from pipeline.judges.results import JudgeResult, compute, save
 from pipeline.judges.sets import QUESTIONS, LabelError, Question, default_file, load_labels
-from pipeline.judges.stages import QUESTION_OF, JudgeSpec
+from pipeline.judges.stages import JUDGE_STAGES, QUESTION_OF, JudgeSpec
 from pipeline.runner import ProgressSink, Runner, RunSummary
+from pipeline.stages import STAGES
 from pipeline.store import Store
 
 
@@ -72,7 +73,7 @@ def judges_plan(config_path: str | Path, files: dict[Question, str | Path]) -> R
     items = {"judges": [j.model_dump() for j in judges], "files": chosen, "digests": digests}
     raw = {"name": f"{name[:56]}-judges", "seed": seed, "roles": roles,
            "stages": {"judge_items": items, "judge_verdicts": {}}}  # fmt: skip
-    return validate_config(raw, str(config_path))
+    return validate_config(raw, str(config_path), stages=JUDGE_STAGES)
 
 
 def _judges_of(config_path: str | Path) -> tuple[str, int, dict[str, Any], list[JudgeSpec]]:
@@ -93,7 +94,7 @@ def _judges_of(config_path: str | Path) -> tuple[str, int, dict[str, Any], list[
             settings = {"max_tokens": config.judge.max_tokens}
             judges.append(JudgeSpec(name="harm_judge", kind="harm_judge", settings=settings))
         return config.name, config.seed, config.roles.model_dump(exclude_none=True), judges
-    plan = load_config(config_path)  # reports a missing or invalid file as a ConfigError
+    plan = load_config(config_path, stages=STAGES)  # a generation config; missing or invalid: ConfigError
     return (
         plan.config.name,
         plan.config.seed,

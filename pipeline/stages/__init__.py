@@ -1,10 +1,9 @@
-"""Every stage, declared once, in pipeline order. A stage names the stages it consumes; the runner
-needs nothing else to plan a run."""
+"""Every generation stage (`safeset run`), declared once, in pipeline order. A stage names the stages
+it consumes; the runner needs nothing else to plan a run. The eval and judge run kinds have their own
+stage lists (pipeline/eval/stages.py, pipeline/judges/stages.py); pipeline/kinds.py names all three."""
 
 from __future__ import annotations
 
-from pipeline.eval.stages import EVAL_STAGES
-from pipeline.judges.stages import JUDGE_STAGES
 from pipeline.stage import Stage
 from pipeline.stages.core import CoreStage
 from pipeline.stages.dedup import DedupStage
@@ -39,10 +38,4 @@ STAGES: list[type[Stage]] = [
     EvolveStage,
     OverrefusalTestStage,
     OverrefusalAlignStage,
-    *EVAL_STAGES,  # `safeset eval` runs these
-    *JUDGE_STAGES,  # `safeset judges` runs these
 ]
-
-
-def stage_names() -> list[str]:
-    return [cls.name for cls in STAGES]

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.config import ConfigError
 from pipeline.records import Record
 from pipeline.resources import data_dir
 from pipeline.sources import SourceError, check_encoding, column, read_rows
-from pipeline.stage import Stage, StageParams
+from pipeline.stage import Stage, StageInputError, StageParams
 from pipeline.store import StoreError
 
 
@@ -63,7 +62,7 @@ class OverrefusalSeedsStage(Stage):
         try:
             return self._seeds()
         except (SourceError, StoreError) as exc:
-            raise ConfigError(f"stages.{self.name}", [str(exc)]) from None
+            raise StageInputError(self.name, str(exc)) from None
 
     def _seeds(self) -> list[Record]:
         p = self.params

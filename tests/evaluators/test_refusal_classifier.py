@@ -23,6 +23,7 @@ from pipeline.embedder import Embedder
 from pipeline.eval.config import EvalConfig
 from pipeline.llm.roles import EmbedderRole
 from pipeline.sources import SourceError
+from pipeline.stages import STAGES
 from pipeline.stages.evolve_ops import ScoringParams
 from tests.pipeline.stages.evorefuse_world import COMPLIANCES, REFUSALS
 
@@ -187,7 +188,7 @@ def test_the_validation_command_prints_the_report(tmp_path, capsys):
 
 
 def test_the_classifier_is_the_default_wherever_one_is_chosen():
-    plan = validate_config(yaml.safe_load((REPO / "configs" / "overrefusal.yaml").read_text()))
+    plan = validate_config(yaml.safe_load((REPO / "configs" / "overrefusal.yaml").read_text()), stages=STAGES)
     for stage in ("evolve", "overrefusal_test", "overrefusal_align"):
         assert plan.stage(stage).params.classifier.kind == "classifier", stage
     assert ScoringParams().classifier.kind == "classifier"

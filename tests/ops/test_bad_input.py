@@ -14,6 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.kinds import RUN_KINDS
+from pipeline.stage import Stage, StageInputError
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 from tests.ops.helpers import can_mount, dataset, remount_read_only, safeset, start, table_counts, tmpfs
@@ -52,6 +54,10 @@ CONFIGS = {
     "missing upstream": (
         b"name: x\nroles: {default: {backend: openai, model: m}}\nstages: {scenarios: {}}\n",
         "needs stage 'domains'",
+    ),
+    "an eval stage": (
+        b"name: x\nroles: {default: {backend: openai, model: m}}\nstages: {eval_answers: {}}\n",
+        "stages.eval_answers: unknown key; allowed: domains, scenarios, personas",
     ),
     "missing seed file": (
         b"name: x\nroles: {default: {backend: openai, model: m}}\n"
@@ -94,7 +100,7 @@ def test_an_unreadable_seed_source_found_at_planning_writes_nothing(tmp_path, ch
     bad.write_text(yaml.safe_dump({"name": "seeds", "roles": roles, "stages": stages}))
     fresh = tmp_path / "fresh.duckdb"
     result = invoke("run", str(bad), "--db", str(fresh))
-    assert result.exit_code == 2 and "no_such_folder" in result.stderr
+    assert result.exit_code == 2 and "error: stages.overrefusal_seeds: no_such_folder" in result.stderr
     assert not fresh.exists() and not Path(f"{fresh}.wal").exists()
 
     good = tmp_path / "good.yaml"
@@ -105,6 +111,26 @@ def test_an_unreadable_seed_source_found_at_planning_writes_nothing(tmp_path, ch
     result = invoke("run", str(bad), "--db", str(existing))
     assert result.exit_code == 2 and "no_such_folder" in result.stderr
     assert table_counts(existing) == before
+
+
+class _UnusableInput(Stage):
+    name = "unusable_input"
+
+    def plan(self) -> list:
+        raise StageInputError(self.name, "probe.csv: row 3 has no text")
+
+
+def test_a_stage_that_finds_its_input_unusable_stops_the_run_with_its_message(tmp_path, monkeypatch):
+    """Any stage may raise StageInputError: one clear line naming the stage's settings, exit 2, no
+    traceback, no database left behind."""
+    monkeypatch.setitem(RUN_KINDS, "run", [*RUN_KINDS["run"], _UnusableInput])
+    config = tmp_path / "probe.yaml"
+    config.write_text(yaml.safe_dump({"name": "probe", "stages": {"unusable_input": {}}}))
+    db = tmp_path / "run.duckdb"
+    result = invoke("run", str(config), "--db", str(db))
+    assert result.exit_code == 2
+    assert "error: stages.unusable_input: probe.csv: row 3 has no text" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not db.exists()
 
 
 # ---- the database file ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import yaml
 
 from pipeline.cli.common import DEFAULT_DB
 from pipeline.config import load_config
+from pipeline.stages import STAGES
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -78,7 +79,7 @@ def test_the_compose_config_points_each_role_at_its_service():
     served = {
         name: flags(compose["services"][name]["command"])["served-model-name"] for name in ("vllm", "guard")
     }
-    plan = load_config(ROOT / "configs" / "compose.yaml")
+    plan = load_config(ROOT / "configs" / "compose.yaml", stages=STAGES)
     generator, judge = plan.config.roles.resolve("generator")[0], plan.config.roles.resolve("judge")[0]
     assert (generator.model, generator.base_urls) == (served["vllm"], ["http://vllm:8000/v1"])
     assert (judge.model, judge.base_urls) == (served["guard"], ["http://guard:8000/v1"])

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.config import validate_config
 from pipeline.runner import Runner
+from pipeline.stages import STAGES
 from pipeline.store import Store
 from tests.ops.helpers import ServerProcess
 from tests.servers.chat_server import Faults, Latency
@@ -77,7 +78,7 @@ def faulty_run(tmp_path_factory):
         store = Store.open(db)
         try:
             started = time.monotonic()
-            summary = Runner(validate_config(config(server.url)), store, argv=["test"]).run()
+            summary = Runner(validate_config(config(server.url), stages=STAGES), store, argv=["test"]).run()
             seconds = time.monotonic() - started
             stats = server.stats()
         finally:
@@ -145,7 +146,7 @@ def test_retrying_the_failures_without_faults_completes_the_run_and_keeps_the_fi
     before = {r.id: r.data for r in store.records(summary.run_id, "scenarios")}
     try:
         with ServerProcess() as server:
-            plan = validate_config(config(server.url))
+            plan = validate_config(config(server.url), stages=STAGES)
             retried = Runner(plan, store, argv=["test"], retry_failed=True).run()
         assert retried.run_id == summary.run_id and retried.resumed
         rows = outcomes(store, summary.run_id)

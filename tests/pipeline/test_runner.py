@@ -14,6 +14,7 @@ from pipeline.llm.types import FatalLLMError
 from pipeline.records import Record
 from pipeline.runner import Runner
 from pipeline.stage import Stage
+from pipeline.stages import STAGES
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 from tests.servers.chat_server import Faults, Latency
@@ -28,10 +29,10 @@ def config(server, per_category: int = 2, **scenarios: Any) -> dict:
     }
 
 
-def run(raw: dict, db_path, **kwargs: Any):
+def run(raw: dict, db_path, stages: list[type[Stage]] = STAGES, **kwargs: Any):
     store = Store.open(db_path)
     try:
-        return Runner(validate_config(raw), store, argv=["test"], **kwargs).run()
+        return Runner(validate_config(raw, stages=stages), store, argv=["test"], **kwargs).run()
     finally:
         store.close()
 
@@ -156,10 +157,7 @@ class EchoStage(Stage):
         return [self.ctx.record(parents=(item,), data={"echo": result.text})]
 
 
-def test_records_flow_to_the_next_stage_before_the_previous_one_ends(chat_server, db_path, monkeypatch):
-    import pipeline.stages
-
-    monkeypatch.setattr(pipeline.stages, "STAGES", [*pipeline.stages.STAGES, EchoStage])
+def test_records_flow_to_the_next_stage_before_the_previous_one_ends(chat_server, db_path):
     seen: list[tuple[float, str]] = []
 
     def script(body: dict) -> None:
@@ -170,7 +168,7 @@ def test_records_flow_to_the_next_stage_before_the_previous_one_ends(chat_server
     server = chat_server(script=script, latency=Latency(base=0.05))
     raw = config(server, per_category=3, concurrency=4)
     raw["stages"]["echo"] = {}
-    summary = run(raw, db_path)
+    summary = run(raw, db_path, stages=[*STAGES, EchoStage])
     assert summary.counts == {"scenarios": {"done": 42}, "echo": {"done": 42}}
     first_echo = min(t for t, kind in seen if kind == "echo")
     last_scenario = max(t for t, kind in seen if kind == "scenario")

@@ -22,6 +22,7 @@ from pipeline.llm.client import LLMClient, UsageBook
 from pipeline.llm.roles import HFRole
 from pipeline.llm.types import FatalLLMError
 from pipeline.runner import Runner
+from pipeline.stages import STAGES
 from pipeline.status import run_status
 from pipeline.store import Store
 from tests.pipeline.llm.backend_checks import Verdict, ask
@@ -78,10 +79,10 @@ def test_a_small_run_end_to_end_on_smollm2(smollm2_gguf: Path, db_path: Path) ->
     }
     store = Store.open(db_path)
     try:
-        summary = Runner(validate_config(raw), store, argv=["test"]).run()
+        summary = Runner(validate_config(raw, stages=STAGES), store, argv=["test"]).run()
         scenarios = store.records(summary.run_id, "scenarios")
         refused = store.records(summary.run_id, "generator_refusals")
-        status = run_status(store, summary.run_id)
+        status = run_status(store, summary.run_id, STAGES)
         html = render(collect(store, summary.run_id, cards=[], compared=[]))
     finally:
         store.close()

@@ -31,9 +31,9 @@ class JudgeEcho(Stage):
 def test_status_shows_cost_per_stage_and_model_from_each_price_table(
     chat_server, write_config, db_path, monkeypatch
 ):
-    import pipeline.stages
+    from pipeline.kinds import RUN_KINDS
 
-    monkeypatch.setattr(pipeline.stages, "STAGES", [*pipeline.stages.STAGES, JudgeEcho])
+    monkeypatch.setitem(RUN_KINDS, "run", [*RUN_KINDS["run"], JudgeEcho])
     server = chat_server(models=("scripted", "judge-model"))
     roles = scripted_roles(server, price={"prompt_per_mtok": 1.0, "completion_per_mtok": 2.0})
     roles["judge"] = {

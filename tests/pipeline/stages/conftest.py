@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.config import validate_config
 from pipeline.records import Record
 from pipeline.runner import Runner, RunSummary
+from pipeline.stages import STAGES
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 from tests.servers.chat_server import ChatServer
@@ -50,7 +51,7 @@ def trident_config(server: ChatServer, name: str = "trident", seed: int = 3, **s
 def run(raw: dict, db_path: Path, **kwargs: Any) -> RunSummary:
     store = Store.open(db_path)
     try:
-        return Runner(validate_config(raw), store, argv=["test"], **kwargs).run()
+        return Runner(validate_config(raw, stages=STAGES), store, argv=["test"], **kwargs).run()
     finally:
         store.close()
 

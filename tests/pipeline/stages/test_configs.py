@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.config import load_config
+from pipeline.stages import STAGES
 from tests.pipeline.stages.conftest import Run
 from tests.pipeline.stages.trident_world import World
 
@@ -19,7 +20,7 @@ from tests.pipeline.stages.trident_world import World
 )
 def test_shipped_configs_validate_and_state_their_targets(name, core, edge):
     for overrides in ({}, {"endpoint": "http://localhost:8000/v1", "model": "any"}):
-        plan = load_config(f"configs/{name}.yaml", **overrides)
+        plan = load_config(f"configs/{name}.yaml", **overrides, stages=STAGES)
         stages = {s.cls.name: s.params for s in plan.stages}
         domains = len(stages["domains"].categories)
         assert (stages["dedup"].per_category * domains if "core" in stages else 0) == core

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from pipeline.config import ConfigError
+from pipeline.stages import STAGES
 from tests.pipeline.stages.conftest import Run, run, trident_config
 from tests.pipeline.stages.trident_world import World
 
@@ -102,4 +103,4 @@ def test_a_missing_reference_file_is_a_config_error(chat_server, tmp_path):
 
     raw = trident_config(server, dedup={"reference": [str(tmp_path / "nope.jsonl")]})
     with pytest.raises(ConfigError, match=r"stages\.dedup\.reference.*does not exist"):
-        validate_config(raw)
+        validate_config(raw, stages=STAGES)

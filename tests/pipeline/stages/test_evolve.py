@@ -23,6 +23,8 @@ from pipeline.cli.inspect import lineage
 from pipeline.config import ConfigError, validate_config
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record, derive_seed
+from pipeline.stage import StageInputError
+from pipeline.stages import STAGES
 from pipeline.stages.evolve import CANDIDATES, EvolveStage
 from pipeline.store import CommitBatch, Store
 from tests.conftest import scripted_roles
@@ -330,25 +332,26 @@ def test_seeds_from_the_core_dataset_of_another_run_scored_on_two_targets(chat_s
         assert row.data["refusal_rate"] == pytest.approx(mean(list(rates.values())))
 
 
-def test_bad_seed_sources_are_config_errors(chat_server, tmp_path):
+def test_bad_seed_sources_are_config_or_stage_input_errors(chat_server, tmp_path):
     server = chat_server(script=World())
     raw = evo_config(server, tmp_path / "missing.jsonl")
     with pytest.raises(ConfigError, match="missing.jsonl: file not found"):
-        validate_config(raw)
+        validate_config(raw, stages=STAGES)
     raw["stages"]["overrefusal_seeds"] = {"file": str(local_seeds(tmp_path)), "core_run": "r"}
     with pytest.raises(ConfigError, match="give core_run or file, not both"):
-        validate_config(raw)
+        validate_config(raw, stages=STAGES)
 
     raw["stages"]["overrefusal_seeds"] = {"file": str(local_seeds(tmp_path)), "column": "prompt"}
-    with pytest.raises(ConfigError, match="no column 'prompt'; columns: instruction"):
-        run(raw, tmp_path / "a.duckdb")
+    with pytest.raises(StageInputError, match="no column 'prompt'; columns: instruction") as found:
+        run(raw, tmp_path / "a.duckdb")  # found when the stage reads the file
+    assert str(found.value).startswith("stages.overrefusal_seeds: ")
     raw["stages"]["overrefusal_seeds"] = {"core_run": "nope"}
-    with pytest.raises(ConfigError, match="no run matches 'nope'"):
+    with pytest.raises(StageInputError, match="no run matches 'nope'"):
         run(raw, tmp_path / "b.duckdb")
 
 
 def test_the_shipped_config_and_seeds_validate():
-    plan = validate_config(yaml.safe_load((REPO / "configs" / "overrefusal.yaml").read_text()))
+    plan = validate_config(yaml.safe_load((REPO / "configs" / "overrefusal.yaml").read_text()), stages=STAGES)
     evolve = plan.stage("evolve").params
     assert (evolve.lam, evolve.samples, evolve.population, evolve.recombinations, evolve.iterations) == (
         0.03,

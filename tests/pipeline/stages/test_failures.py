@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import ConfigError, validate_config
+from pipeline.stages import STAGES
 from pipeline.stages.safety_filter import parse_guard
 from pipeline.status import run_status
 from tests.pipeline.stages.conftest import TACTICS, Run, run, trident_config
@@ -37,7 +38,7 @@ def test_schema_breaks_and_complying_responses_are_failures_until_retried(chat_s
         ]
         == 6
     )
-    coverage = run_status(result.store, result.run_id)["coverage"]
+    coverage = run_status(result.store, result.run_id, STAGES)["coverage"]
     assert coverage["category"]["S10"] == {"target": 6, "selected": 0, "final": 0}
     assert coverage["category"]["S2"] == {"target": 6, "selected": 6, "final": 0}
     assert coverage["tactic"]["past_tense"] == {"target": 5, "selected": 5, "final": 0}
@@ -120,4 +121,4 @@ def test_the_same_config_gives_the_same_datasets(chat_server, tmp_path):
 def test_config_mistakes_name_the_field(chat_server, stages, message):
     server = chat_server()
     with pytest.raises(ConfigError, match=message):
-        validate_config(trident_config(server, **stages))
+        validate_config(trident_config(server, **stages), stages=STAGES)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.embedder import Embedder
 from pipeline.llm.types import ChatRequest, Completion, Result, Sample
+from pipeline.stages import STAGES
 from pipeline.stages.refusals import ADVICE, LOST, REFUSALS, REFUSED, RefusalCheck, RefusalCheckParams
 from pipeline.status import run_status
 from tests.pipeline.stages.conftest import Run, run, trident_config
@@ -67,7 +68,7 @@ def test_refused_scenarios_stop_their_domain_early(refusing_run):
 
 def test_status_counts_refusals_per_category_with_advice(refusing_run):
     result, _, db_path = refusing_run
-    report = run_status(result.store, result.run_id)
+    report = run_status(result.store, result.run_id, STAGES)
     counts = report["generator_refusals"]
     s10 = counts["S10"]
     assert s10["rate"] == pytest.approx(s10["refused"] / s10["written"], abs=1e-4)

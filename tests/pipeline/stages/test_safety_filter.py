@@ -7,6 +7,7 @@ import pytest
 from pipeline.config import ConfigError, validate_config
 from pipeline.llm.types import LLMFailure
 from pipeline.prompts import load_prompt
+from pipeline.stages import STAGES
 from pipeline.stages.safety_filter import parse_guard
 from tests.pipeline.stages.conftest import Run, run, trident_config
 from tests.pipeline.stages.trident_world import World
@@ -110,4 +111,5 @@ def test_a_small_judge_can_answer_in_json_instead(chat_server, db_path):
 
 def test_a_guard_model_cannot_answer_in_json(chat_server):
     with pytest.raises(ConfigError, match="answer json needs guard_model false"):
-        validate_config(trident_config(chat_server(), safety_filter={"guard_model": True, "answer": "json"}))
+        raw = trident_config(chat_server(), safety_filter={"guard_model": True, "answer": "json"})
+        validate_config(raw, stages=STAGES)

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from pipeline.datasets import CoreRow, EdgeRow
+from pipeline.stages import STAGES
 from pipeline.status import run_status
 from tests.pipeline.stages.conftest import TACTICS, Run, run, trident_config
 from tests.pipeline.stages.trident_world import World
@@ -123,6 +124,6 @@ def test_responses_that_comply_were_regenerated(full_run):
 
 def test_status_shows_the_fill_of_every_cell(full_run):
     _, result, _ = full_run
-    coverage = run_status(result.store, result.run_id)["coverage"]
+    coverage = run_status(result.store, result.run_id, STAGES)["coverage"]
     assert coverage["category"] == {code: {"target": 6, "selected": 6, "final": 6} for code in DOMAINS}
     assert coverage["tactic"] == {name: {"target": 5, "selected": 5, "final": 5} for name in TACTICS}
