@@ -20,7 +20,7 @@ from pipeline.store import Store
 def run_status(store: Store, run_id: str) -> dict[str, Any]:
     """The status of a run as plain data (what `status --json` prints)."""
     from pipeline.config import validate_config
-    from pipeline.stages.refusals import refusal_accounting, refusal_advice
+    from pipeline.refusal_accounting import refusal_accounting, refusal_advice
 
     config = store.run_config(run_id) or {}
     plan = validate_config(config, source=f"run {run_id}")
