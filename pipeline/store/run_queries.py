@@ -56,11 +56,12 @@ class RunQueries:
     ) -> list[tuple[str, int, int]]:
         """(intended category or '-', records of the `refusals` pseudo-stage, records of it and the
         `checked` stages together) over the records a prompt wrote."""
+        stages = [refusals, *checked]
         return self.con.execute(
             "SELECT coalesce(category, '-'), count(*) FILTER (WHERE stage = ?), count(*) "
             "FROM records WHERE run_id = ? AND prompt_name IS NOT NULL "
-            "AND list_contains(?, stage) GROUP BY ALL",
-            [refusals, run_id, [refusals, *checked]],
+            f"AND stage IN ({', '.join('?' * len(stages))}) GROUP BY ALL",
+            [refusals, run_id, *stages],
         ).fetchall()
 
     def dropped_counts(self, run_id: str, stage: str, reason_prefix: str) -> dict[str, int]:
