@@ -14,7 +14,7 @@ from analysis.report_eval import eval_section
 from analysis.report_judges import judge_section
 from analysis.scorecard import headline, token_convention
 from pipeline import __version__
-from pipeline.stages.refusals import refusal_advice
+from pipeline.refusal_accounting import refusal_advice
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px 32px; color: #222; max-width: 1200px; }

@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis import scorecard
-from pipeline.eval.results import eval_results
-from pipeline.judges.results import judge_results
-from pipeline.stages.refusals import refusal_accounting
+from pipeline.refusal_accounting import refusal_accounting
 from pipeline.store import Store
 
 
@@ -46,7 +43,7 @@ def collect(
     store: Store, run_id: str, cards: list[dict[str, Any]], compared: list[dict[str, Any]]
 ) -> ReportData:
     run = next(r for r in store.runs() if r["run_id"] == run_id)
-    history = {card["dataset"]: _latest_per_run(scorecard.history(store, card["dataset"])) for card in cards}
+    history = {card["dataset"]: _latest_per_run(store.scorecard_history(card["dataset"])) for card in cards}
     return ReportData(
         run=run,
         cards=cards,
@@ -55,9 +52,9 @@ def collect(
         curves=curves(store, run_id),
         failures=store.failure_reasons(run_id, limit=50),
         refusals=refusal_accounting(store, run_id),
-        evals=eval_results(store),
-        eval_categories=eval_results(store, group_by="category"),
-        judges=judge_results(store),
+        evals=store.eval_results(),
+        eval_categories=store.eval_results(group_by="category"),
+        judges=store.judge_results(),
     )
 
 
@@ -70,23 +67,8 @@ def _latest_per_run(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def curves(store: Store, run_id: str) -> list[Curve]:
-    rows = store.con.execute(
-        """
-        WITH scored AS (
-            SELECT stage,
-                   TRY_CAST(json_extract_string(data, '$.iteration') AS INTEGER) AS iteration,
-                   TRY_CAST(json_extract_string(data, '$.fitness') AS DOUBLE) AS fitness,
-                   TRY_CAST(json_extract_string(data, '$.refusal_rate') AS DOUBLE) AS refusal_rate
-            FROM records WHERE run_id = ?
-        )
-        SELECT stage, iteration, avg(fitness), max(fitness), avg(refusal_rate), count(*)
-        FROM scored WHERE iteration IS NOT NULL AND fitness IS NOT NULL
-        GROUP BY stage, iteration ORDER BY stage, iteration
-        """,
-        [run_id],
-    ).fetchall()
     by_stage: dict[str, Curve] = {}
-    for stage, iteration, mean, best, refusal, n in rows:
+    for stage, iteration, mean, best, refusal, n in store.search_steps(run_id):
         curve = by_stage.setdefault(stage, Curve(stage, [], [], [], [], []))
         curve.iterations.append(iteration)
         curve.mean_fitness.append(mean)

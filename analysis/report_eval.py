@@ -1,7 +1,7 @@
 """Eval results as a report section: a table of every model and eval set side by side, and bars of
 over-refusal and attack success per category. For `safeset report` (analysis/report.py):
 
-    html = eval_section(eval_results(store), eval_results(store, group_by="category"))
+    html = eval_section(store.eval_results(), store.eval_results(group_by="category"))
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _cell(value: Any) -> str:
 
 
 def eval_section(models: list[dict[str, Any]], categories: list[dict[str, Any]]) -> str:
-    """`models`: eval_results(store); `categories`: eval_results(store, group_by="category"). Empty
+    """`models`: store.eval_results(); `categories`: store.eval_results(group_by="category"). Empty
     when there is no eval."""
     if not models:
         return ""

@@ -1,7 +1,7 @@
 """Judge validation as a report section: each judge and model with its agreement with human labels
 and its confusion matrix. For `safeset report` (analysis/report.py):
 
-    html = judge_section(judge_results(store))
+    html = judge_section(store.judge_results())
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """A dataset's scorecard on TRIDENT's three risk-coverage dimensions (lexical diversity, malicious
-intent, jailbreak tactics) plus semantic diversity, and its storage in the `scorecards` table.
+intent, jailbreak tactics) plus semantic diversity. The store keeps them in its `scorecards` table
+(`store.save_scorecards`, `store.latest_scorecards`, `store.scorecard_history`).
 
 A scorecard is plain JSON: {"dataset", "run_id", "n", "skipped", "lexical": {...}, "semantic":
 {...} | None, "intent": {...}, "tactics": {...} | None, "settings": {...}}. Semantic metrics (and
@@ -9,10 +10,8 @@ different sizes are compared at the same n.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -22,9 +21,6 @@ from analysis import lexical, semantic
 from analysis.intent import classify, intent_coverage
 from analysis.tactics import tactic_coverage
 from analysis.textset import TextSet
-from pipeline import __version__
-from pipeline.records import content_hash
-from pipeline.store import Store
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -133,51 +129,3 @@ def headline(card: dict[str, Any]) -> dict[str, float | int | None]:
         "tactic evenness": tac.get("evenness"),
         "tactic×category fill": tac.get("fill"),
     }
-
-
-# ---- storage -------------------------------------------------------------------------------------
-
-
-def save(store: Store, card: dict[str, Any]) -> str:
-    created = datetime.now(UTC).replace(tzinfo=None)
-    card_id = content_hash({"card": card, "at": created.isoformat()})
-    store.con.execute(
-        "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            card_id,
-            card["dataset"],
-            card["run_id"],
-            card["n"],
-            json.dumps(card["settings"], sort_keys=True),
-            json.dumps(card, sort_keys=True),
-            __version__,
-            created,
-        ],
-    )
-    return card_id
-
-
-def latest(store: Store, run_id: str | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
-    """The newest scorecard of each (dataset, run), optionally of one run or one dataset only."""
-    rows = store.con.execute(
-        """
-        SELECT scorecard, created_at FROM scorecards
-        WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR dataset = ?)
-        QUALIFY row_number() OVER (PARTITION BY dataset, run_id ORDER BY created_at DESC) = 1
-        ORDER BY created_at
-        """,
-        [run_id, run_id, dataset, dataset],
-    ).fetchall()
-    return [_loaded(card, created) for card, created in rows]
-
-
-def history(store: Store, dataset: str) -> list[dict[str, Any]]:
-    """Every scorecard of a dataset name (a stage over all runs, or one outside file), oldest first."""
-    rows = store.con.execute(
-        "SELECT scorecard, created_at FROM scorecards WHERE dataset = ? ORDER BY created_at", [dataset]
-    ).fetchall()
-    return [_loaded(card, created) for card, created in rows]
-
-
-def _loaded(card: str, created: datetime) -> dict[str, Any]:
-    return {**json.loads(card), "created_at": created.isoformat(timespec="seconds")}

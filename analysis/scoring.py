@@ -68,7 +68,5 @@ def score_sets(
 ) -> list[dict[str, Any]]:
     cards = [scorecard.score(data, settings, embed) for data in sets]
     if save and store is not None:
-        with store.transaction():
-            for card in cards:
-                scorecard.save(store, card)
+        store.save_scorecards(cards)
     return cards

@@ -33,17 +33,11 @@ def is_stage_name(source: str) -> bool:
 
 def from_run(store: Store, run_id: str, stage: str, text_field: str = "instruction") -> TextSet:
     """The records of `stage` in the run, in commit order, streamed from the store."""
-    sql = """
-        SELECT json_extract_string(data, ?) AS text,
-               coalesce(json_extract_string(data, '$.judged_category'), category) AS category,
-               coalesce(tactic, json_extract_string(data, '$.tactic')) AS tactic
-        FROM records WHERE run_id = ? AND stage = ? ORDER BY seq
-    """
     texts: list[str] = []
     categories: list[str | None] = []
     tactics: list[str | None] = []
     skipped = 0
-    for batch in store.iter_arrow(sql, [f"$.{text_field}", run_id, stage]):
+    for batch in store.text_batches(run_id, stage, text_field):
         columns = batch.to_pydict()
         for text, category, tactic in zip(
             columns["text"], columns["category"], columns["tactic"], strict=True

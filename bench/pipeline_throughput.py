@@ -134,7 +134,7 @@ def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: in
             "max_retries": MAX_RETRIES, "initial_concurrency": concurrency,
             "max_concurrency": concurrency, "http_client": "aiohttp"}  # fmt: skip
     chosen: dict[str, Any] = {"domains": {"categories": CATEGORIES, "scenarios_per_category": per_category}}
-    from pipeline.stages.refusals import CHECKED
+    from pipeline.refusal_accounting import CHECKED
 
     for name in stages:  # no generator refusal check: the other systems make none
         chosen[name] = {"concurrency": concurrency, **({"refusal": None} if name in CHECKED else {})}

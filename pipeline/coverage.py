@@ -53,14 +53,6 @@ def assign_tactics(
     return out
 
 
-def cell_counts(store: Any, run_id: str, stage: str, column: str) -> dict[str, int]:
-    """Records of `stage` per value of a lineage column (category or tactic)."""
-    rows = store.con.execute(
-        f"SELECT {column}, count(*) FROM records WHERE run_id = ? AND stage = ? GROUP BY 1", [run_id, stage]
-    ).fetchall()
-    return {key: n for key, n in rows if key is not None}
-
-
 def coverage_fill(store: Any, run_id: str, params: dict[str, Any]) -> dict[str, dict[str, dict[str, int]]]:
     """{"category": {code: {target, selected, final}}, "tactic": {...}} for the cells a run targets.
     `params` maps stage names to their validated params; selected counts the stage that fills the
@@ -72,8 +64,8 @@ def coverage_fill(store: Any, run_id: str, params: dict[str, Any]) -> dict[str, 
         if target is None:
             continue
         cells = _cells(column, params)
-        selected = cell_counts(store, run_id, stage, column)
-        final = cell_counts(store, run_id, final_stage, column) if final_stage in params else {}
+        selected = store.cell_counts(run_id, stage, column)
+        final = store.cell_counts(run_id, final_stage, column) if final_stage in params else {}
         fill[column] = {
             cell: {"target": target, "selected": selected.get(cell, 0), "final": final.get(cell, 0)}
             for cell in cells

@@ -23,7 +23,7 @@ def run_status(store: Store, run_id: str, stages: Sequence[type[Stage]]) -> dict
     """The status of a run as plain data (what `status --json` prints). `stages`: those of the run's
     kind (pipeline.kinds), against which its stored config is read."""
     from pipeline.config import validate_config
-    from pipeline.stages.refusals import refusal_accounting, refusal_advice
+    from pipeline.refusal_accounting import refusal_accounting, refusal_advice
 
     config = store.run_config(run_id) or {}
     plan = validate_config(config, source=f"run {run_id}", stages=stages)

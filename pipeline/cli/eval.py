@@ -34,7 +34,6 @@ def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
     """
     setup_logging(verbose)
     from pipeline.cli.progress import RichProgress
-    from pipeline.eval.results import eval_results
     from pipeline.eval.run import run_eval
     from pipeline.runner import RunInterrupted
     from pipeline.sources import SourceError
@@ -51,7 +50,7 @@ def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
         return
     store = Store.open(db_path, read_only=True)
     try:
-        rows = eval_results(store, outcome.summary.run_id)
+        rows = store.eval_results(outcome.summary.run_id)
     finally:
         store.close()
     table = Table(

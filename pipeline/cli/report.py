@@ -40,7 +40,6 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
       safeset report
       safeset report --run core-3fa2 --compare wildjailbreak.jsonl --text-column adversarial --out core.html
     """
-    from analysis import scorecard
     from analysis.report import render
     from analysis.report_data import collect
     from analysis.scoring import dataset_stages, score_all
@@ -56,7 +55,7 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
         def cards_of(names: list[str], run_of: str | None) -> list[dict[str, Any]]:
             found = []
             for name in names:
-                stored = [] if rescore else scorecard.latest(store, run_id=run_of, dataset=name)
+                stored = [] if rescore else store.latest_scorecards(run_id=run_of, dataset=name)
                 stored = [c for c in stored if c["run_id"] == run_of]
                 found += stored or score_all([name], store, run_of, options, settings, embed)
             return found

@@ -150,14 +150,9 @@ def _file(name: str, spec: EvalSet) -> list[EvalItem]:
 
 
 def _generated(name: str, spec: EvalSet, store: Store) -> list[EvalItem]:
-    from pipeline.export.rows import dataset_query
-
     dataset = spec.generated or ""
-    query = dataset_query(store, _run_with(store, dataset, spec.run), dataset, spec.test_fraction)
-    rows = store.con.execute(
-        f"SELECT id, instruction, category, tactic FROM ({query.sql}) WHERE split = ? ORDER BY id",
-        [*query.params, spec.split or "test"],
-    ).fetchall()
+    query = store.dataset_query(_run_with(store, dataset, spec.run), dataset, spec.test_fraction)
+    rows = store.dataset_prompts(query, spec.split or "test")
     label = DATASET_LABELS[dataset]
     return [EvalItem(name, rid, prompt, label, category, tactic) for rid, prompt, category, tactic in rows]
 
@@ -165,9 +160,7 @@ def _generated(name: str, spec: EvalSet, store: Store) -> list[EvalItem]:
 def _run_with(store: Store, dataset: str, run: str | None) -> str:
     if run:
         return store.resolve_run(run)
-    row = store.con.execute(
-        "SELECT run_id FROM records WHERE stage = ? GROUP BY run_id ORDER BY max(seq) DESC LIMIT 1", [dataset]
-    ).fetchone()
-    if not row:
+    run_id = store.last_run_with(dataset)
+    if not run_id:
         raise SourceError(f"no run in {store.path} has a {dataset} dataset; run one, or set run:")
-    return row[0]
+    return run_id

@@ -9,10 +9,10 @@ from typing import Any
 import yaml
 
 from analysis import scorecard
-from pipeline.export.rows import SPLITS, DatasetQuery
-from pipeline.judges.results import judge_results
-from pipeline.stages.refusals import refusal_accounting, refusal_advice
+from pipeline.export.rows import SPLITS
+from pipeline.refusal_accounting import refusal_accounting, refusal_advice
 from pipeline.store import Store
+from pipeline.store.dataset_rows import DatasetQuery
 from pipeline.taxonomy import hazard_categories
 
 DESCRIPTIONS = {
@@ -56,22 +56,14 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
     """Counts per split, category and tactic of each dataset, and the run's lineage."""
     stats: dict[str, Any] = {"datasets": {}}
     for dataset, query in queries.items():
-        rows = store.con.execute(
-            f"SELECT split, coalesce(category, '-'), coalesce(tactic, '-'), count(*) "
-            f"FROM ({query.sql}) GROUP BY ALL",
-            query.params,
-        ).fetchall()
         counts: dict[str, dict[str, int]] = {"splits": {}, "categories": {}, "tactics": {}}
-        for split, category, tactic, n in rows:
+        for split, category, tactic, n in store.dataset_counts(query):
             for key, value in (("splits", split), ("categories", category), ("tactics", tactic)):
                 counts[key][value] = counts[key].get(value, 0) + n
         stats["datasets"][dataset] = counts
-    cards = {card["dataset"]: card for card in scorecard.latest(store, run_id=run_id)}
+    cards = {card["dataset"]: card for card in store.latest_scorecards(run_id=run_id)}
     stats["scorecards"] = {d: scorecard.headline(cards[d]) for d in queries if d in cards}
-    lineage_models = {row[0] for row in store.con.execute(
-        "SELECT DISTINCT model FROM records WHERE run_id = ? AND model IS NOT NULL", [run_id]
-    ).fetchall()}  # fmt: skip
-    stats["judges"] = judge_results(store, models=lineage_models)
+    stats["judges"] = store.judge_results(models=store.run_models(run_id))
     stats["refusals"] = refusal_accounting(store, run_id)
     stats["lineage"] = _lineage(store, run_id)
     return stats
@@ -83,11 +75,7 @@ def _lineage(store: Store, run_id: str) -> list[dict[str, Any]]:
     from pipeline.kinds import stages_of
 
     order = {cls.name: i for i, cls in enumerate(stages_of(store.run_config(run_id) or {}))}
-    rows = store.con.execute(
-        "SELECT stage, prompt_name, prompt_version, model, count(*) FROM records "
-        "WHERE run_id = ? AND (prompt_name IS NOT NULL OR model IS NOT NULL) GROUP BY ALL",
-        [run_id],
-    ).fetchall()
+    rows = store.lineage_counts(run_id)
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1] or "", r[2] or 0, r[3] or ""))
     return [dict(zip(("stage", "prompt", "version", "model", "records"), r, strict=True)) for r in rows]
 

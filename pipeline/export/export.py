@@ -31,17 +31,10 @@ from pipeline.export.folder import (
     resolve_out,
 )
 from pipeline.export.formats import FORMATS, Part, llamafactory_info, parts
-from pipeline.export.rows import (
-    SPLITS,
-    DatasetQuery,
-    ExportError,
-    check_rows,
-    dataset_query,
-    datasets_in_run,
-    run_seed,
-)
+from pipeline.export.rows import SPLITS, ExportError, check_rows, datasets_in_run
 from pipeline.export.writers import JsonlWriter, ParquetWriter
 from pipeline.store import Store
+from pipeline.store.dataset_rows import DatasetQuery
 
 EXPORT_MEMORY = "256MB"
 
@@ -124,19 +117,17 @@ def _write(
     # Rows are sorted by id in bounded memory: one thread, a capped cache, and a sort that spills to a
     # folder in the staging area (on the export's disk, removed before the files are listed).
     spill = staging / ".sort"
-    store.con.execute(
-        f"SET threads = 1; SET memory_limit = '{EXPORT_MEMORY}'; SET temp_directory = '{spill}'"
-    )
+    store.limit_export_memory(EXPORT_MEMORY, spill)
     manifest: dict[str, Any] = {
         "generator": GENERATOR,
         "safeset_version": __version__,
         "format": fmt,
         "run_id": run_id,
-        "seed": run_seed(store, run_id),
+        "seed": store.run_seed(run_id),
         "test_fraction": test_fraction,
         "parts": {},
     }
-    queries = {d: dataset_query(store, run_id, d, test_fraction) for d in exported}
+    queries = {d: store.dataset_query(run_id, d, test_fraction) for d in exported}
     for part in chosen:
         manifest["parts"][part.name] = _write_part(
             store, part, fmt, staging, queries[part.dataset], batch_size
@@ -147,7 +138,7 @@ def _write(
         _convert_to_hf(staging, manifest)
     if fmt == "llamafactory":
         info = {
-            f"safeset_{name}_{split}": llamafactory_info(Part(entry["dataset"], "", name), split)
+            f"safeset_{name}_{split}": llamafactory_info(Part(entry["dataset"], None, name), split)
             for name, entry in manifest["parts"].items()
             for split in entry["files"]
         }
@@ -161,17 +152,12 @@ def _write(
 def _write_part(
     store: Store, part: Part, fmt: str, root: Path, query: DatasetQuery, batch_size: int
 ) -> dict[str, Any]:
-    columns = "*" if part.select == "*" else f"{part.select}, split"
-    sql = (
-        f"SELECT {columns} FROM ({query.sql}) "
-        "WHERE (?::VARCHAR IS NULL OR id > ?) AND (?::VARCHAR IS NULL OR id <= ?) ORDER BY id"
-    )
     staged_fmt = "parquet" if fmt == "hf" else fmt
     paths = {split: part.path(staged_fmt, split) for split in SPLITS}
     writer = ParquetWriter(root, paths) if staged_fmt == "parquet" else JsonlWriter(root, paths)
     try:
         for after, upto in query.ranges:
-            for batch in store.iter_arrow(sql, [*query.params, after, after, upto, upto], batch_size):
+            for batch in store.dataset_batches(query, part.columns, after, upto, batch_size):
                 writer.write(batch)
     finally:
         writer.close()

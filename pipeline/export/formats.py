@@ -17,18 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.store.dataset_rows import Column, Message
+
 FORMATS = ("parquet", "jsonl", "hf", "sft", "dpo", "llamafactory")
 
 # The instruction and the answer SFT trains on, per dataset.
 SFT_PAIRS = {"core": "response", "edge": "response", "overrefusal_align": "chosen"}
-
-
-def _turn(role_key: str, role: str, content_key: str, content: str) -> str:
-    return f'struct_pack("{role_key}" := \'{role}\', "{content_key}" := {content})'
-
-
-def _chat(*turns: str) -> str:
-    return f"list_value({', '.join(turns)})"
 
 
 @dataclass(frozen=True)
@@ -36,7 +30,7 @@ class Part:
     """One output of an export: a projection of one dataset's rows written to one file per split."""
 
     dataset: str
-    select: str  # the SELECT list over the dataset's rows (`*` for all columns)
+    columns: dict[str, Column] | None  # output column -> what it holds (None: every column of the rows)
     name: str  # file stem or folder, e.g. "core" or "overrefusal_align_dpo"
 
     def path(self, fmt: str, split: str | None) -> Path:
@@ -53,33 +47,40 @@ class Part:
 def parts(fmt: str, datasets: list[str]) -> list[Part]:
     """The parts an export in `fmt` makes from the datasets a run has."""
     if fmt in ("parquet", "jsonl", "hf"):
-        return [Part(d, "*", d) for d in datasets]
+        return [Part(d, None, d) for d in datasets]
     if fmt == "sft":
-        user = _turn("role", "user", "content", "instruction")
+        user = Message("role", "user", "content", "instruction")
         return [
-            Part(d, f"id, {_chat(user, _turn('role', 'assistant', 'content', SFT_PAIRS[d]))} AS messages", d)
+            Part(
+                d, {"id": "id", "messages": (user, Message("role", "assistant", "content", SFT_PAIRS[d]))}, d
+            )
             for d in datasets
             if d in SFT_PAIRS
         ]
     if fmt == "dpo":
-        select = (
-            f"id, {_chat(_turn('role', 'user', 'content', 'instruction'))} AS prompt, "
-            f"{_chat(_turn('role', 'assistant', 'content', 'chosen'))} AS chosen, "
-            f"{_chat(_turn('role', 'assistant', 'content', 'rejected'))} AS rejected"
-        )
-        return [Part(d, select, d) for d in datasets if d == "overrefusal_align"]
+        columns: dict[str, Column] = {
+            "id": "id",
+            "prompt": (Message("role", "user", "content", "instruction"),),
+            "chosen": (Message("role", "assistant", "content", "chosen"),),
+            "rejected": (Message("role", "assistant", "content", "rejected"),),
+        }
+        return [Part(d, columns, d) for d in datasets if d == "overrefusal_align"]
     if fmt == "llamafactory":
-        human = _turn("from", "human", "value", "instruction")
+        human = Message("from", "human", "value", "instruction")
         sharegpt = [
-            Part(d, f"id, {_chat(human, _turn('from', 'gpt', 'value', SFT_PAIRS[d]))} AS conversations", d)
+            Part(d, {"id": "id", "conversations": (human, Message("from", "gpt", "value", SFT_PAIRS[d]))}, d)
             for d in datasets
             if d in SFT_PAIRS
         ]
         ranking = [
             Part(
                 d,
-                f"id, {_chat(human)} AS conversations, {_turn('from', 'gpt', 'value', 'chosen')} AS chosen, "
-                f"{_turn('from', 'gpt', 'value', 'rejected')} AS rejected",
+                {
+                    "id": "id",
+                    "conversations": (human,),
+                    "chosen": Message("from", "gpt", "value", "chosen"),
+                    "rejected": Message("from", "gpt", "value", "rejected"),
+                },
                 f"{d}_dpo",
             )
             for d in datasets

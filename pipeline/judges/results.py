@@ -1,15 +1,15 @@
-"""Judge validation results: verdicts read from a judge run's records, agreement with the labels per
-judge and model written to `judge_results`, and read back for the report and the dataset card.
+"""Judge validation results: verdicts read from a judge run's records, and agreement with the labels
+per judge and model saved to the store's `judge_results` (read back with `store.judge_results()` for
+the report and the dataset card).
 
-    rows = judge_results(store)            # the latest result of each judge and model
+    results = compute(store, run_id, model, files)
+    save(store, run_id, results)
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from pipeline.store import Store
 
@@ -42,17 +42,7 @@ def _ratio(num: int, den: int) -> float | None:
 def compute(store: Store, run_id: str, model: str, files: dict[str, str]) -> list[JudgeResult]:
     """One result per judge of the run (the judge role's `model`): every labelled row counts, a row
     without a verdict as failed."""
-    rows = store.con.execute(
-        """
-        SELECT i.data ->> '$.judge.name', i.data ->> '$.question', (i.data ->> '$.label')::BOOLEAN,
-               i.category, (v.data ->> '$.predicted')::BOOLEAN, v.data -> '$.categories'
-        FROM records i
-        LEFT JOIN records v ON v.run_id = i.run_id AND v.stage = 'judge_verdicts' AND v.parent_ids[1] = i.id
-        WHERE i.run_id = ? AND i.stage = 'judge_items'
-        ORDER BY i.seq
-        """,
-        [run_id],
-    ).fetchall()
+    rows = store.judge_verdict_rows(run_id)
     results: dict[str, JudgeResult] = {}
     categories: dict[str, list[bool]] = {}
     cells = {(True, True): "tp", (False, True): "fp", (True, False): "fn", (False, False): "tn"}
@@ -79,32 +69,4 @@ def compute(store: Store, run_id: str, model: str, files: dict[str, str]) -> lis
 
 def save(store: Store, run_id: str, results: list[JudgeResult]) -> None:
     """Replace the run's results with `results`, in one transaction."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    store.con.execute("BEGIN TRANSACTION")
-    try:
-        store.con.execute("DELETE FROM judge_results WHERE judge_run = ?", [run_id])
-        for r in results:
-            values = asdict(r)
-            columns = ["judge_run", *values, "created_at"]
-            store.con.execute(
-                f"INSERT INTO judge_results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                [run_id, *values.values(), now],
-            )
-        store.con.execute("COMMIT")
-    except BaseException:
-        store.con.execute("ROLLBACK")
-        raise
-
-
-def judge_results(store: Store, models: set[str] | None = None) -> list[dict[str, Any]]:
-    """The latest result of each judge and model (of `models` only, if given), newest first."""
-    rows = store.con.execute(
-        """
-        SELECT * FROM judge_results
-        QUALIFY row_number() OVER (PARTITION BY judge, model ORDER BY created_at DESC) = 1
-        ORDER BY created_at DESC, judge, model
-        """
-    ).fetchall()
-    names = [d[0] for d in store.con.description]
-    found = [dict(zip(names, row, strict=True)) for row in rows]
-    return [r for r in found if models is None or r["model"] in models]
+    store.save_judge_results(run_id, [asdict(r) for r in results])

@@ -122,8 +122,4 @@ class DedupStage(Stage):
     def _kept(self, store: Store) -> list[tuple[str, str, str]]:
         """(run, category, instruction) kept by this stage so far: in this run, and in others when
         `across_runs`."""
-        return store.con.execute(
-            "SELECT run_id, category, json_extract_string(data, '$.instruction') FROM records "
-            "WHERE stage = ? AND (run_id = ? OR ?) ORDER BY seq",
-            [self.name, self.ctx.run_id, self.params.across_runs],
-        ).fetchall()
+        return store.kept_texts(self.name, "instruction", self.ctx.run_id, self.params.across_runs)

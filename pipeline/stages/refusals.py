@@ -8,7 +8,8 @@ setting, any of evaluators/refusal.py; null turns the check off):
   (consumed by no stage; `safeset inspect` shows it with the call that wrote it);
 - an item whose samples were all refused is a `Drop` whose reason starts with "generator refused".
 
-`refusal_accounting` counts them per intended category for `safeset status`, the report and the card.
+`pipeline.refusal_accounting` counts them per intended category for `safeset status`, the report and
+the card.
 """
 
 from __future__ import annotations
@@ -21,19 +22,11 @@ from pydantic import Field
 from evaluators.refusal import PrefixConfig, RefusalConfig
 from pipeline.llm.types import Result
 from pipeline.records import Record
+from pipeline.refusal_accounting import REFUSALS
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
 from pipeline.stages.evolve_ops import build_classifier
 
-REFUSALS = "generator_refusals"
 REFUSED = "generator refused"
-LOST = "the rewrite lost the request"
-CHECKED = ("scenarios", "personas", "related_personas", "instructions", "rewrite")
-ADVICE_RATE = 0.1  # a category refused more often than this gets the advice below
-ADVICE = (
-    "The generator refused to write part of the data, so these categories fall short of their targets "
-    "or are filled by fewer personas. Use a generator that complies (TRIDENT used an uncensored "
-    "Llama-3.1-8B) for the generator role, or lower the targets of these categories on purpose."
-)
 
 
 def default_refusal() -> RefusalConfig:
@@ -86,44 +79,6 @@ class RefusalCheck:
         text, p = refused[min(refused)]
         reason = f"{REFUSED} ({len(refused)} of {len(refused)} answers, p̂ = {p:.2f}): {text[:80]!r}"
         return Drop(reason, tuple(self.records(item, result, refused)))
-
-
-def refusal_accounting(store: Any, run_id: str) -> dict[str, dict[str, Any]]:
-    """Per intended category: texts the generator wrote in the checked stages, how many it refused
-    (and their share), and rewrites dropped for losing the request."""
-    stages = ", ".join(f"'{s}'" for s in CHECKED)
-    written = store.con.execute(
-        f"SELECT coalesce(category, '-'), count(*) FILTER (WHERE stage = '{REFUSALS}'), count(*) "
-        f"FROM records WHERE run_id = ? AND prompt_name IS NOT NULL "
-        f"AND stage IN ('{REFUSALS}', {stages}) GROUP BY ALL",
-        [run_id],
-    ).fetchall()
-    lost = dict(
-        store.con.execute(
-            "SELECT coalesce(r.category, '-'), count(*) FROM progress p JOIN records r ON r.id = p.item_id "
-            "WHERE p.run_id = ? AND p.stage = 'rewrite' AND p.status = 'dropped' AND p.reason LIKE ? "
-            "GROUP BY ALL",
-            [run_id, f"{LOST}%"],
-        ).fetchall()
-    )
-    accounting: dict[str, dict[str, Any]] = {}
-    for category, refused, total in written:
-        accounting[category] = {
-            "written": total,
-            "refused": refused,
-            "rate": round(refused / total, 4) if total else 0.0,
-            "lost_request": lost.get(category, 0),
-        }
-    for category, n in lost.items():
-        accounting.setdefault(category, {"written": 0, "refused": 0, "rate": 0.0, "lost_request": 0})
-        accounting[category]["lost_request"] = n
-    return dict(sorted(accounting.items(), key=lambda kv: (len(kv[0]), kv[0])))
-
-
-def refusal_advice(accounting: dict[str, dict[str, Any]]) -> str | None:
-    """The advice, naming the categories refused more often than ADVICE_RATE; None when none is."""
-    high = [c for c, a in accounting.items() if a["rate"] > ADVICE_RATE]
-    return f"{', '.join(high)}: {ADVICE}" if high else None
 
 
 class GeneratorStage(LLMStage):

@@ -18,8 +18,9 @@ from evaluators.dedup import normalise
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
+from pipeline.refusal_accounting import LOST
 from pipeline.stage import Drop, LLMStage, Outcome
-from pipeline.stages.refusals import LOST, RefusalCheck, RefusalCheckParams
+from pipeline.stages.refusals import RefusalCheck, RefusalCheckParams
 from pipeline.tactics import Tactic, tactic
 from pipeline.tactics.transforms import TRANSFORMS
 

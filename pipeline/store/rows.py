@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from pipeline.records import Record, canonical_json
+
+
+def utc_now() -> datetime:
+    """The time a row is written: UTC, without a zone (the TIMESTAMP columns hold UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)

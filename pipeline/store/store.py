@@ -1,7 +1,11 @@
 """The DuckDB store: dataset, lineage, LLM call cache and durable work queue in one file.
 
 A Store wraps one DuckDB connection and is used from one thread at a time (the runner gives it a
-thread of its own). Writes go through `commit`, one transaction per batch, in Arrow tables.
+thread of its own). Every write goes through `transaction`: the runner's batches through `commit`, one
+transaction per batch, in Arrow tables; results (eval metrics, judge agreement, scorecards) through one
+named save each. All SQL lives in this package: the named queries by topic are in `dataset_rows.py`
+(delivered datasets), `results.py` (eval, judge and scorecard results) and `run_queries.py` (what
+status, reports and stages read of a run), mixed into Store.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ import pyarrow as pa
 
 from pipeline.records import Record
 from pipeline.store import migrations
+from pipeline.store.dataset_rows import DatasetQueries
+from pipeline.store.results import ResultQueries
 from pipeline.store.rows import (
     RECORD_COLUMNS,
     CacheEntry,
@@ -27,7 +32,9 @@ from pipeline.store.rows import (
     UsageDelta,
     dataclass_table,
     records_table,
+    utc_now,
 )
+from pipeline.store.run_queries import RunQueries
 
 
 class StoreError(Exception):
@@ -76,10 +83,6 @@ def _disk_errors(path: Path) -> Iterator[None]:
         raise error from None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _record_from_row(row: tuple) -> Record:
     values = dict(zip(RECORD_COLUMNS, row, strict=True))
     values["parent_ids"] = tuple(values["parent_ids"])
@@ -91,7 +94,7 @@ _RECORD_SELECT = ", ".join(RECORD_COLUMNS)
 _R_RECORD_SELECT = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
 
 
-class Store:
+class Store(DatasetQueries, ResultQueries, RunQueries):
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
         self.con = con
         self.path = path
@@ -155,18 +158,18 @@ class Store:
         self, run_id: str, name: str, config: dict, seed: int, config_path: str | None, version: str
     ) -> bool:
         """Record the run if it is new; returns True when it already existed (a resume)."""
-        with _disk_errors(self.path):
+        with self.transaction():
             exists = self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
             if not exists:
                 self.con.execute(
                     "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, name, config_path, json.dumps(config, sort_keys=True), seed, version, _now()],
+                    [run_id, name, config_path, json.dumps(config, sort_keys=True), seed, version, utc_now()],
                 )
         return bool(exists)
 
     def start_session(self, run_id: str, pid: int, argv: list[str]) -> int:
         # A session still marked running was ended by a crash or kill -9 of its process.
-        with _disk_errors(self.path):
+        with self.transaction():
             self.con.execute(
                 "UPDATE sessions SET status = 'crashed' WHERE run_id = ? AND status = 'running'", [run_id]
             )
@@ -175,15 +178,15 @@ class Store:
             ).fetchone()[0]
             self.con.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL, 'running')",
-                [run_id, session, pid, json.dumps(argv), _now()],
+                [run_id, session, pid, json.dumps(argv), utc_now()],
             )
         return session
 
     def end_session(self, run_id: str, session: int, status: str) -> None:
-        with _disk_errors(self.path):
+        with self.transaction():
             self.con.execute(
                 "UPDATE sessions SET status = ?, ended_at = ? WHERE run_id = ? AND session = ?",
-                [status, _now(), run_id, session],
+                [status, utc_now(), run_id, session],
             )
 
     def runs(self) -> list[dict[str, Any]]:
@@ -237,8 +240,8 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Writes that land together or not at all; a disk that refuses them (full, read-only) is a
-        StoreError that says what to do."""
+        """Writes that land together or not at all: the one way a write reaches the database. A disk
+        that refuses them (full, read-only) is a StoreError that says what to do."""
         with _disk_errors(self.path):
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -247,6 +250,7 @@ class Store:
             except BaseException:
                 with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT rolled back itself
                     self.con.execute("ROLLBACK")
+                self.con.unregister("_batch")  # an insert that failed left its rows registered
                 raise
 
     def commit(self, batch: CommitBatch) -> None:
@@ -262,10 +266,8 @@ class Store:
         self._next_seq += len(batch.records)
 
     def _commit(self, batch: CommitBatch, skip_existing: bool) -> None:
-        con = self.con
         skip = "ON CONFLICT DO NOTHING" if skip_existing else ""
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             if batch.cache:
                 self._insert("llm_cache", dataclass_table(batch.cache, CacheEntry), skip)
             if batch.records:
@@ -275,7 +277,7 @@ class Store:
                 self._insert("records", records_table(list(unique.values()), self._next_seq), skip)
             if batch.progress:
                 table = dataclass_table(batch.progress, ProgressRow)
-                table = table.append_column("updated_at", pa.array([_now()] * len(table)))
+                table = table.append_column("updated_at", pa.array([utc_now()] * len(table)))
                 # Only a retried failure may be overwritten; anything else finishing twice is a bug.
                 self._insert(
                     "progress",
@@ -295,21 +297,14 @@ class Store:
                     completion_tokens = completion_tokens + excluded.completion_tokens,
                     cost_usd = cost_usd + excluded.cost_usd""",
                 )
-            con.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT rolled back itself
-                con.execute("ROLLBACK")
-            con.unregister("_batch")
-            error = _disk_error(self.path, exc) if isinstance(exc, duckdb.Error) else None
-            if error is not None:
-                raise error from None
-            raise
 
     def _insert(self, table: str, arrow: pa.Table, conflict: str) -> None:
+        """Insert an Arrow table's rows, inside `transaction` (which unregisters them if this fails:
+        an aborted transaction cannot)."""
         columns = ", ".join(arrow.column_names)
         self.con.register("_batch", arrow)
         self.con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _batch {conflict}")
-        self.con.unregister("_batch")  # on failure, commit() unregisters it after the rollback
+        self.con.unregister("_batch")
 
     # ---- the work queue ------------------------------------------------------------------------
 
@@ -374,9 +369,7 @@ class Store:
         ).fetchall()
         return [_record_from_row(row) for row in rows]
 
-    def iter_arrow(
-        self, sql: str, params: list | None = None, batch_size: int = 10_000
-    ) -> Iterator[pa.RecordBatch]:
+    def _arrow_batches(self, sql: str, params: list, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Stream a query's result as Arrow batches, so memory stays flat for any size. It runs on a
         cursor of its own, so the store stays usable while the batches are read."""
         cursor = self.con.cursor()

@@ -55,14 +55,14 @@ def test_latest_per_dataset_and_run_and_the_history(db_path):
     settings = ScoreSettings(semantic=False)
     for run_id, n in (("run-a", 10), ("run-b", 12), ("run-b", 14)):
         data = TextSet("core", instructions(n, seed=n), [None] * n, [None] * n, run_id=run_id)
-        scorecard.save(store, scorecard.score(data, settings, None))
+        store.save_scorecards([scorecard.score(data, settings, None)])
     outside = TextSet("wild.jsonl", instructions(8, seed=8), [None] * 8, [None] * 8)
-    scorecard.save(store, scorecard.score(outside, settings, None))
-    assert [(c["run_id"], c["n"]) for c in scorecard.latest(store, dataset="core")] == [
+    store.save_scorecards([scorecard.score(outside, settings, None)])
+    assert [(c["run_id"], c["n"]) for c in store.latest_scorecards(dataset="core")] == [
         ("run-a", 10),
         ("run-b", 14),
     ]
-    assert [c["n"] for c in scorecard.latest(store, run_id="run-b")] == [14]
-    assert [c["n"] for c in scorecard.history(store, "core")] == [10, 12, 14]
-    assert [c["dataset"] for c in scorecard.latest(store) if c["run_id"] is None] == ["wild.jsonl"]
+    assert [c["n"] for c in store.latest_scorecards(run_id="run-b")] == [14]
+    assert [c["n"] for c in store.scorecard_history("core")] == [10, 12, 14]
+    assert [c["dataset"] for c in store.latest_scorecards() if c["run_id"] is None] == ["wild.jsonl"]
     store.close()

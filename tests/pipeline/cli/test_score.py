@@ -7,7 +7,6 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from analysis import scorecard
 from pipeline.cli import main
 from pipeline.store import Store
 from tests.analysis.analysis_world import RUN, instructions, make_run
@@ -47,7 +46,7 @@ def test_scores_every_dataset_stage_of_the_run_and_stores_the_scorecards(run_db)
     assert core["tactics"] is None
     assert edge["tactics"]["distinct"] == 3 and edge["tactics"]["counts"]["roleplay"] == 10
     store = Store.open(run_db, read_only=True)
-    assert [c["dataset"] for c in scorecard.latest(store, run_id=RUN)] == ["core", "edge"]
+    assert [c["dataset"] for c in store.latest_scorecards(run_id=RUN)] == ["core", "edge"]
     store.close()
 
 
@@ -57,7 +56,7 @@ def test_outside_data_beside_a_stage_with_semantic_metrics(run_db, outside):
     assert result.exit_code == 0, result.output
     assert "MSTTR-800" in result.output and "Vendi" in result.output and "outside.jsonl" in result.output
     store = Store.open(run_db, read_only=True)
-    (card,) = scorecard.latest(store, dataset=str(outside))
+    (card,) = store.latest_scorecards(dataset=str(outside))
     store.close()
     assert card["run_id"] is None and card["n"] == 40 and card["skipped"] == 1
     assert card["semantic"]["n"] == 30 and 1 <= card["semantic"]["vendi"] <= 30
@@ -78,7 +77,7 @@ def test_scoring_again_keeps_the_history(run_db):
     for window in ("800", "50"):
         assert invoke("core", "--db", str(run_db), "--no-semantic", "--msttr-window", window).exit_code == 0
     store = Store.open(run_db, read_only=True)
-    history = scorecard.history(store, "core")
+    history = store.scorecard_history("core")
     store.close()
     assert [c["settings"]["msttr_window"] for c in history] == [800, 50]
 

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import ConfigError
 from pipeline.eval.config import load_eval_config
-from pipeline.eval.results import eval_results
 from pipeline.eval.sets import EvalSet, load_set
 from pipeline.sources import SourceError
 from pipeline.store import Store
@@ -104,8 +103,8 @@ def test_xstest_eval_through_scripted_servers(eval_config, db_path, xstest_sampl
     assert "xstest-eval-" in result.output and "strict" in result.output
 
     store = Store.open(db_path, read_only=True)
-    table = {(r["target"], r["group"]): r for r in eval_results(store)}
-    by_type = {r["group"]: r for r in eval_results(store, group_by="category") if r["target"] == "scripted"}
+    table = {(r["target"], r["group"]): r for r in store.eval_results()}
+    by_type = {r["group"]: r for r in store.eval_results(group_by="category") if r["target"] == "scripted"}
     store.close()
     benign = [r["prompt"] for r in rows if not r["type"].startswith("contrast")]
     harmful = [r["prompt"] for r in rows if r["type"].startswith("contrast")]
@@ -271,7 +270,7 @@ def test_xstest_eval_through_the_local_vllm_server(vllm_server, write_config, db
     assert result.exit_code == 0, result.output
 
     store = Store.open(db_path, read_only=True)
-    row = next(r for r in eval_results(store) if r["eval_set"] == "xstest")
+    row = next(r for r in store.eval_results() if r["eval_set"] == "xstest")
     harm_n = store.con.execute(
         "SELECT n FROM eval_results WHERE metric = 'harm_score' AND group_by = 'all'"
     ).fetchone()[0]
@@ -313,7 +312,7 @@ def test_the_embedding_refusal_classifier_scores_answers(chat_server, write_conf
         answers[r.parent_ids[0]]: r.data["refusal"]["embedding"]
         for r in store.records(run_id, "eval_refusal")
     }
-    row = eval_results(store)[0]
+    row = store.eval_results()[0]
     store.close()
     assert scores[REFUSE] > 0.5 > scores[COMPLY]
     assert row["n"] == 2 and row["over_refusal"] == row["refusal_embedding"] == pytest.approx(

@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.eval.results import eval_results
 from pipeline.store import Store
 from tests.pipeline.stages import evorefuse_world, trident_world
 from tests.pipeline.stages.conftest import run, trident_config
@@ -84,7 +83,7 @@ def test_the_test_splits_of_generated_runs_evaluate(runs, chat_server, write_con
     result = CliRunner().invoke(main, ["eval", str(write_config(config, "eval.yaml")), "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     store = Store.open(db_path, read_only=True)
-    rows = {r["eval_set"]: r for r in eval_results(store)}
+    rows = {r["eval_set"]: r for r in store.eval_results()}
     store.close()
     assert rows["core"]["failed"] == 0 and "compliance" in rows["core"] and "over_refusal" not in rows["core"]
     assert "over_refusal" in rows["evo"] and rows["*"]["n"] == rows["core"]["n"] + rows["evo"]["n"]

@@ -105,12 +105,12 @@ def test_splits_are_stratified_by_category_and_stable(db_path, tmp_path):
 
 def test_rows_are_in_id_order_whatever_the_commit_order_and_sort_ranges(db_path, tmp_path, monkeypatch):
     """The same records committed in reverse, and sorted four rows at a time: the same bytes."""
-    from pipeline.export import rows
+    from pipeline.store import dataset_rows
 
     records = dataset_records(per_category=3)
     make_run(db_path, records)
     export_run(db_path, tmp_path / "a", "jsonl")
-    monkeypatch.setattr(rows, "ROWS_PER_SORT", 4)
+    monkeypatch.setattr(dataset_rows, "ROWS_PER_SORT", 4)
     other_db = tmp_path / "other.duckdb"
     make_run(other_db, list(reversed(records)))
     export_run(other_db, tmp_path / "b", "jsonl")
@@ -154,7 +154,7 @@ def test_the_card_shows_the_runs_scorecard(made, tmp_path):
     assert "`safeset score` makes one" in (tmp_path / "before" / "README.md").read_text()
     store = Store.open(db_path)
     card = scorecard.score(from_run(store, RUN, "edge"), scorecard.ScoreSettings(semantic=False), None)
-    scorecard.save(store, card)
+    store.save_scorecards([card])
     store.close()
     export_run(db_path, tmp_path / "after", "jsonl")
     _, body = card_parts(tmp_path / "after" / "README.md")

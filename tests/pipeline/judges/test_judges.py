@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.judges.results import judge_results
 from pipeline.judges.sets import load_labels
 from pipeline.store import Store
 from tests.conftest import scripted_roles
@@ -124,7 +123,7 @@ def invoke(*args: str):
 def stored(db_path) -> dict[str, dict]:
     store = Store.open(db_path, read_only=True)
     try:
-        return {row["judge"]: row for row in judge_results(store)}
+        return {row["judge"]: row for row in store.judge_results()}
     finally:
         store.close()
 

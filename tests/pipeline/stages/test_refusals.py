@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.embedder import Embedder
 from pipeline.llm.types import ChatRequest, Completion, Result, Sample
+from pipeline.refusal_accounting import ADVICE, LOST, REFUSALS
 from pipeline.stages import STAGES
-from pipeline.stages.refusals import ADVICE, LOST, REFUSALS, REFUSED, RefusalCheck, RefusalCheckParams
+from pipeline.stages.refusals import REFUSED, RefusalCheck, RefusalCheckParams
 from pipeline.status import run_status
 from tests.pipeline.stages.conftest import Run, run, trident_config
 from tests.pipeline.stages.trident_world import REFUSAL, World
