@@ -69,13 +69,12 @@ class Scorer:
         self.names = [m if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
 
     async def score(self, instruction: str, seed: int) -> Score:
-        request = ChatRequest(
-            messages=tuple(self.template.render(instruction=instruction)),
-            template=self.template.ref,
+        request = self.template.request(
+            {"instruction": instruction},
+            seed=seed,
             n=self.params.samples,
             temperature=self.params.target_temperature,
             max_tokens=self.params.target_max_tokens,
-            seed=seed,
             logprobs=True,
         )
         results = await asyncio.gather(*(t.complete(request) for t in self.targets))
@@ -125,14 +124,12 @@ class LLMOperators:
     def _request(
         self, name: str, tag: str, temperature: float, max_tokens: int, **values: Any
     ) -> ChatRequest:
-        template = load_prompt(name)
-        return ChatRequest(
-            messages=tuple(template.render(**values)),
-            template=template.ref,
+        return load_prompt(name).request(
+            values,
+            seed=self.seed_for(tag),
             temperature=temperature,
             top_p=self.params.top_p if temperature else 1.0,
             max_tokens=max_tokens,
-            seed=self.seed_for(tag),
         )
 
     async def _rewrite(self, name: str, tag: str, **values: Any) -> Made:

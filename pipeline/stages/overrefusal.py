@@ -44,10 +44,11 @@ class OverrefusalTestStage(Stage):
         super().__init__(params, ctx)
         self.scorer = Scorer(ctx.llms("target"), build_classifier(params.classifier, ctx), params)
 
+    def skip(self, item: Record) -> bool:
+        return not item.data["final"]  # an intermediate search state: nothing to deliver
+
     async def process(self, item: Record) -> Outcome:
         state = SearchState.model_validate(item.data)
-        if not state.final:
-            return []  # an intermediate state: nothing to deliver
         best = state.best
         if best is None or best.score is None:
             return Drop("no instruction in this seed's search was judged safe")
@@ -117,4 +118,4 @@ class OverrefusalAlignStage(LLMStage):
         if not rejected:
             rejected = random.Random(self.ctx.seed_for(item.id)).choice(stock_refusals())
         row = OverrefusalAlignRow(instruction=item.data["instruction"], chosen=chosen, rejected=rejected)
-        return [self.output(item, row.model_dump(), result)]
+        return [self.ctx.record((item,), row.model_dump(), made_by=result)]
