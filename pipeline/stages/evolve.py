@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.context import StageContext
 from pipeline.records import Record
 from pipeline.stage import LLMParams, Outcome, Stage
 from pipeline.stages.evolve_ops import LLMOperators, Scorer, ScoringParams, build_classifier
@@ -54,7 +55,7 @@ class EvolveStage(Stage):
     roles = ("generator", "judge", "target")
     Params = EvolveParams
 
-    def __init__(self, params: EvolveParams, ctx: Any):
+    def __init__(self, params: EvolveParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.mutator = ctx.llm("generator")
         self.judge = ctx.llm("judge")

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import random
 from functools import cache
-from typing import Any
 
 import yaml
 from pydantic import Field
 
 from evaluators.harm import HarmJudge
 from evaluators.refusal import ClassifierConfig, RefusalConfig
+from pipeline.context import StageContext
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record
 from pipeline.resources import data_dir
@@ -40,7 +40,7 @@ class OverrefusalTestStage(Stage):
     roles = ("target",)
     Params = TestSetParams
 
-    def __init__(self, params: TestSetParams, ctx: Any):
+    def __init__(self, params: TestSetParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.scorer = Scorer(ctx.llms("target"), build_classifier(params.classifier, ctx), params)
 
@@ -91,7 +91,7 @@ class OverrefusalAlignStage(LLMStage):
     prompt = "overrefusal_chosen"
     Params = AlignSetParams
 
-    def __init__(self, params: AlignSetParams, ctx: Any):
+    def __init__(self, params: AlignSetParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.classifier = build_classifier(params.classifier, ctx)
         self.harm = HarmJudge(ctx.llm("judge")) if params.harm_check else None

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from evaluators.refusal import PrefixConfig, RefusalConfig
+from pipeline.context import StageContext
 from pipeline.llm.types import Result
 from pipeline.records import Record
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
@@ -134,7 +135,7 @@ class GeneratorStage(LLMStage):
 
     Params = RefusalCheckParams
 
-    def __init__(self, params: RefusalCheckParams, ctx: Any):
+    def __init__(self, params: RefusalCheckParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.refusals = RefusalCheck(self, params)
 
