@@ -1,9 +1,11 @@
 """Adding an LLM stage that asks for n samples is one stage class, one prompt file and one line in the
 stage list (README, "Adding a stage"): such a stage, built here, runs through the real runner against
-the scripted OpenAI-compatible server, with n outputs per item and the call in each one's lineage."""
+the scripted OpenAI-compatible server, with n outputs per item and the call in each one's lineage.
+The other hooks a stage relies on: `skip(item)`, and `ctx.attempt`, each item's own when items overlap."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections import Counter
@@ -15,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 import pipeline.prompts
 import pipeline.stages
 from pipeline.config import validate_config
-from pipeline.llm.types import Result
+from pipeline.llm.types import LLMFailure, Result
 from pipeline.prompts import load_prompt
 from pipeline.records import Record, derive_seed
 from pipeline.runner import Runner
-from pipeline.stage import LLMParams, LLMStage, Outcome
+from pipeline.stage import LLMParams, LLMStage, Outcome, Stage
 from pipeline.store import Store
 from tests.conftest import scripted_roles
 
@@ -74,10 +76,10 @@ def paraphrase_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     load_prompt.cache_clear()
 
 
-def run(raw: dict, db_path: Path):
+def run(raw: dict, db_path: Path, **kwargs: bool):
     store = Store.open(db_path)
     try:
-        return Runner(validate_config(raw), store, argv=["test"]).run()
+        return Runner(validate_config(raw), store, argv=["test"], **kwargs).run()
     finally:
         store.close()
 
@@ -146,3 +148,90 @@ def test_a_stage_without_its_prompt_file_stops_before_the_run_starts(chat_server
     store = Store.open(db_path, read_only=True)
     assert store.run_ids() == []
     store.close()
+
+
+class S1ParaphrasesStage(ParaphrasesStage):
+    def skip(self, item: Record) -> bool:
+        return item.category != "S1"
+
+
+def test_skipped_items_are_done_with_no_outputs_and_no_call(
+    chat_server, db_path, paraphrase_prompt, monkeypatch
+):
+    monkeypatch.setattr(pipeline.stages, "STAGES", [*pipeline.stages.STAGES, S1ParaphrasesStage])
+    asked: list[str] = []
+
+    def script(body: dict) -> None:
+        if body["messages"][-1]["content"].startswith("Say this scenario again"):
+            asked.append(body["messages"][-1]["content"])
+        return None
+
+    server = chat_server(script=script)
+    raw = {
+        "name": "t",
+        "roles": scripted_roles(server),
+        "stages": {
+            "domains": {"categories": ["S1", "S2"], "scenarios_per_category": 2},
+            "scenarios": {},
+            "paraphrases": {"per_scenario": 2},
+        },
+    }
+    summary = run(raw, db_path)
+    assert summary.counts["paraphrases"] == {"done": 4}
+    store = Store.open(db_path, read_only=True)
+    try:
+        scenarios = {r.id: r for r in store.records(summary.run_id, "scenarios")}
+        rows = store.con.execute(
+            "SELECT item_id, status, n_outputs, reason FROM progress WHERE stage = 'paraphrases'"
+        ).fetchall()
+        assert sorted((scenarios[i].category, s, n, r) for i, s, n, r in rows) == [
+            ("S1", "done", 2, None),
+            ("S1", "done", 2, None),
+            ("S2", "done", 0, None),
+            ("S2", "done", 0, None),
+        ]
+        assert {r.category for r in store.records(summary.run_id, "paraphrases")} == {"S1"}
+        assert len(asked) == 2 * 2  # the two S1 scenarios, two samples each; none for S2
+    finally:
+        store.close()
+
+
+class AttemptStage(Stage):
+    """Fails each scenario on its first try after a number of attempts that depends on its domain,
+    then, retried, records the attempt it was started at."""
+
+    name = "attempts"
+    consumes = ("scenarios",)
+    failing = True
+
+    async def process(self, item: Record) -> Outcome:
+        await asyncio.sleep(0.05)  # the items of the stage overlap
+        if AttemptStage.failing:
+            raise LLMFailure("not yet", int(item.category[1:]) * 10)
+        return [self.ctx.record((item,), {"attempt": self.ctx.attempt})]
+
+
+def test_each_retried_item_starts_at_its_own_attempt(chat_server, db_path, monkeypatch):
+    monkeypatch.setattr(pipeline.stages, "STAGES", [*pipeline.stages.STAGES, AttemptStage])
+    monkeypatch.setattr(AttemptStage, "failing", True)
+    server = chat_server()
+    raw = {
+        "name": "t",
+        "roles": scripted_roles(server),
+        "stages": {
+            "domains": {"categories": ["S1", "S2", "S3"], "scenarios_per_category": 3},
+            "scenarios": {},
+            "attempts": {},
+        },
+    }
+    assert run(raw, db_path).counts["attempts"] == {"failed": 9}
+    AttemptStage.failing = False
+    assert run(raw, db_path, retry_failed=True).counts["attempts"] == {"done": 9}
+    store = Store.open(db_path, read_only=True)
+    try:
+        records = store.records(store.resolve_run(None), "attempts")
+        assert sorted((r.category, r.data["attempt"]) for r in records) == sorted(
+            (f"S{d}", d * 10) for d in (1, 2, 3) for _ in range(3)
+        )
+    finally:
+        store.close()
