@@ -13,7 +13,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
 from pipeline.records import derive_seed
 
@@ -32,11 +31,10 @@ class HarmJudge:
         self.temperature = temperature
 
     async def judge(self, prompt: str, response: str) -> HarmVerdict:
-        request = ChatRequest(
-            messages=tuple(self.template.render(prompt=prompt, response=response)),
-            template=self.template.ref,
+        request = self.template.request(
+            {"prompt": prompt, "response": response},
+            seed=derive_seed(self.template.ref, prompt, response),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
-            seed=derive_seed(self.template.ref, prompt, response),
         )
         return (await self.llm.complete(request, HarmVerdict)).value

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evaluators.refusal_base import RefusalConfigBase
-from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
 from pipeline.records import derive_seed
 
@@ -68,13 +67,12 @@ class JudgeClassifier:
         }
 
     async def probability(self, prompt: str, response: str) -> float:
-        request = ChatRequest(
-            messages=tuple(self.template.render(prompt=prompt, response=response)),
-            template=self.template.ref,
+        request = self.template.request(
+            {"prompt": prompt, "response": response},
+            seed=derive_seed(self.template.ref, prompt, response),
             n=self.config.votes,
             temperature=self.config.temperature,
             max_tokens=self.config.max_tokens,
-            seed=derive_seed(self.template.ref, prompt, response),
         )
         result = await self.llm.complete(request, self.schema)
         return sum(self.values[answer.label] for answer in result.parsed) / len(result.parsed)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pipeline.llm.client import LLMClient, LLMPool
+from pipeline.llm.client import LLMClient, LLMPool, first_attempt
 from pipeline.llm.roles import EmbedderRole
+from pipeline.llm.types import Result
 from pipeline.records import Record, derive_seed
 from pipeline.store import Store
 from pipeline.store.thread import StoreThread
@@ -57,6 +58,14 @@ class StageContext:
     def embedder(self) -> Any:
         return self.run.embedder()
 
+    @property
+    def attempt(self) -> int:
+        """The first LLM attempt of the item being processed: 0, or for a failed item retried with
+        --retry-failed the attempts it already spent, so it gets new answers rather than its cached
+        failed ones. The runner sets it in each item's own task, so concurrent items each read
+        their own; the LLM client starts its schema retries there too."""
+        return first_attempt()
+
     def seed_for(self, *parts: Any) -> int:
         """The seed for one piece of work, fixed by the run seed, this stage and `parts`."""
         return derive_seed(self.run.seed, self.stage, *parts)
@@ -69,10 +78,14 @@ class StageContext:
         """`read` for a barrier's `process_all`, which runs on a worker thread."""
         return self.run.db.call_blocking(query)
 
-    def record(self, parents: Sequence[Record], data: dict[str, Any], **lineage: Any) -> Record:
+    def record(
+        self, parents: Sequence[Record], data: dict[str, Any], made_by: Result | None = None, **lineage: Any
+    ) -> Record:
         """A record of this stage. persona, category and tactic are inherited from the first parent
-        unless given."""
+        unless given; `made_by` (the LLM call that wrote it) fills in prompt, model, seed and cache key."""
         parent_ids = tuple(p.id for p in parents)
+        if made_by is not None:
+            lineage = {**made_by.lineage(), **lineage}
         if parents:
             for name in _INHERITED:
                 lineage.setdefault(name, getattr(parents[0], name))

@@ -14,11 +14,14 @@ changes so old answers are not reused for the new prompt.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.llm.types import ChatRequest
 from pipeline.resources import prompts_dir
 
 
@@ -52,6 +55,11 @@ class PromptTemplate(BaseModel):
             messages.append({"role": "system", "content": string.Template(self.system).substitute(text)})
         messages.append({"role": "user", "content": string.Template(self.user).substitute(text)})
         return messages
+
+    def request(self, values: Mapping[str, object], *, seed: int | None, **settings: Any) -> ChatRequest:
+        """The request for this prompt filled with `values`: the one way a templated call is built.
+        `settings` are the other ChatRequest fields (n, temperature, top_p, max_tokens, logprobs)."""
+        return ChatRequest(messages=tuple(self.render(**values)), template=self.ref, seed=seed, **settings)
 
 
 @cache

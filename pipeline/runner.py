@@ -30,7 +30,7 @@ from pipeline import __version__
 from pipeline.config import RunPlan
 from pipeline.context import RunContext
 from pipeline.llm.cache import CallCache
-from pipeline.llm.client import ATTEMPT_OFFSET, LLMPool, UsageBook
+from pipeline.llm.client import LLMPool, UsageBook, start_item
 from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import redact_text
 from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
@@ -364,12 +364,12 @@ class Runner:
     async def _work(
         self, stage: Stage, state: _StageState, item: Record, writer: Writer, spent_attempts: int
     ) -> None:
-        # A retried failure continues its LLM attempts where it stopped, so it gets new answers
-        # rather than its cached failed ones.
-        ATTEMPT_OFFSET.set(spent_attempts)
+        # A retried failure continues its LLM attempts where it stopped (stage.ctx.attempt), so it
+        # gets new answers rather than its cached failed ones.
+        start_item(spent_attempts)
         try:
             try:
-                outcome: Any = await stage.process(item)
+                outcome: Any = [] if stage.skip(item) else await stage.process(item)
             except LLMFailure as failure:
                 outcome = failure
             except (FatalLLMError, EndpointOutage, asyncio.CancelledError):

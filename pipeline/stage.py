@@ -4,8 +4,13 @@ Write a stage as one small class:
 
 - `LLMStage` (most stages): name the prompt template, the answer schema and the role, then fill in
   two hooks: `variables(item)` gives the template its values, `parse(item, result)` turns the parsed
-  answer into output records (or a `Drop` with a reason).
+  answer into output records (or a `Drop` with a reason). `samples(item)` asks for several answers
+  in one call (n); `self.ctx.record(parents, data, made_by=result)` makes a record with the call's
+  prompt, model, seed and cache key in its lineage.
 - `Stage.process(item)` for anything else that works item by item (several calls, CPU work).
+- `skip(item)`: an item that is not this stage's work (a persona already at the expansion depth, a
+  final search state) is finished with no outputs and nothing called, counted as done. A `Drop`
+  is different: an item the stage deliberately leaves out, with the reason.
 - A source stage (`consumes = ()`) implements `plan()`: the records that seed the run. It runs on a
   worker thread before the run starts and may read the store with `ctx.read_blocking`.
 - A barrier stage (`barrier = True`) sees all of its inputs at once in `process_all`, after every
@@ -23,7 +28,7 @@ input unusable while it plans (a seed file it cannot read, a run it reads that d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +37,9 @@ from pipeline.llm.roles import RUNTIME
 from pipeline.llm.types import ChatRequest, Result
 from pipeline.prompts import PromptTemplate, load_prompt
 from pipeline.records import Record
+
+if TYPE_CHECKING:
+    from pipeline.context import StageContext
 
 
 class StageInputError(Exception):
@@ -75,13 +83,18 @@ class Stage:
     barrier: ClassVar[bool] = False
     Params: ClassVar[type[StageParams]] = StageParams
 
-    def __init__(self, params: StageParams, ctx: Any):
+    def __init__(self, params: StageParams, ctx: StageContext):
         self.params = params
-        self.ctx = ctx  # pipeline.context.StageContext
+        self.ctx = ctx
 
     @classmethod
     def is_source(cls) -> bool:
         return not cls.consumes
+
+    def skip(self, item: Record) -> bool:
+        """True for an item that is not this stage's work: the runner finishes it as done with no
+        outputs without calling `process` (a barrier decides about all its items in `process_all`)."""
+        return False
 
     def plan(self) -> list[Record]:
         raise NotImplementedError(f"source stage {self.name} must implement plan()")
@@ -106,7 +119,7 @@ class LLMStage(Stage):
         if "roles" not in cls.__dict__:  # a stage that also calls other roles declares them all
             cls.roles = (cls.role,)
 
-    def __init__(self, params: LLMParams, ctx: Any):
+    def __init__(self, params: LLMParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.template: PromptTemplate = load_prompt(self.prompt)
         self.llm = ctx.llm(self.role)
@@ -114,33 +127,24 @@ class LLMStage(Stage):
     def variables(self, item: Record) -> dict[str, object]:
         raise NotImplementedError
 
+    def samples(self, item: Record) -> int:
+        """Answers asked for in the item's one call (the request's n); `result.parsed` holds them all."""
+        return 1
+
     def parse(self, item: Record, result: Result) -> Outcome:
         raise NotImplementedError
 
-    def request(self, item: Record, n: int = 1) -> ChatRequest:
-        return ChatRequest(
-            messages=tuple(self.template.render(**self.variables(item))),
-            template=self.template.ref,
-            n=n,
-            temperature=self.params.temperature,
-            top_p=self.params.top_p,
-            max_tokens=self.params.max_tokens,
+    def request(self, item: Record) -> ChatRequest:
+        p = self.params
+        return self.template.request(
+            self.variables(item),
             seed=self.ctx.seed_for(item.id),
+            n=self.samples(item),
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=p.max_tokens,
         )
 
     async def process(self, item: Record) -> Outcome:
         result = await self.llm.complete(self.request(item), self.Answer)
         return self.parse(item, result)
-
-    def output(self, item: Record, data: dict[str, Any], result: Result, **lineage: Any) -> Record:
-        """An output record of `item` made by `result`, with the prompt and model in its lineage."""
-        return self.ctx.record(
-            parents=(item,),
-            data=data,
-            prompt_name=self.template.name,
-            prompt_version=self.template.version,
-            model=result.request.model,
-            seed=result.request.seed,
-            request_key=result.key,
-            **lineage,
-        )

@@ -95,11 +95,7 @@ class EvalAnswersStage(Stage):
             "answer": sample.text,
             "finish_reason": sample.finish_reason,
         }
-        return [
-            self.ctx.record(
-                (item,), data, model=result.request.model, seed=result.request.seed, request_key=result.key
-            )
-        ]
+        return [self.ctx.record((item,), data, made_by=result)]
 
 
 RefusalClassifierConfig = Annotated[

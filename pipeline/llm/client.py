@@ -23,9 +23,20 @@ from pipeline.llm.types import ChatRequest, Completion, LLMFailure, Result, Unre
 from pipeline.records import canonical_json, derive_seed
 from pipeline.store import UsageDelta
 
-# LLM attempts already spent on the current item in earlier sessions (set by the runner when it
-# retries a failed item): attempts continue from there instead of replaying cached failures.
-ATTEMPT_OFFSET: ContextVar[int] = ContextVar("attempt_offset", default=0)
+# The first attempt of the item whose task is running: the LLM attempts it spent in earlier sessions
+# (a failed item retried with --retry-failed continues from there instead of replaying its cached
+# failed answers). Task-local, so items processed concurrently by one stage never share it: the
+# runner sets it with `start_item` in each item's task, stages read it as `ctx.attempt`.
+_FIRST_ATTEMPT: ContextVar[int] = ContextVar("first_attempt", default=0)
+
+
+def start_item(spent_attempts: int) -> None:
+    """Called by the runner at the start of an item's own task."""
+    _FIRST_ATTEMPT.set(spent_attempts)
+
+
+def first_attempt() -> int:
+    return _FIRST_ATTEMPT.get()
 
 
 class UsageBook:
@@ -72,7 +83,7 @@ class LLMClient:
                 update={"json_schema": strict_schema(schema), "schema_name": schema.__name__}
             )
         tries = 1 + (self.config.schema_retries if schema is not None else 0)
-        offset = ATTEMPT_OFFSET.get()
+        offset = first_attempt()
         reason = ""
         for attempt in range(offset, offset + tries):
             attempt_request = request

@@ -84,6 +84,18 @@ class Result(BaseModel):
     def texts(self) -> list[str]:
         return [s.text for s in self.completion.samples]
 
+    def lineage(self) -> dict[str, Any]:
+        """What a record made by this call keeps of it: prompt name and version (none for a call
+        without a template), model, seed and cache key (`safeset inspect` shows the call by it)."""
+        name, version = self.request.template.rsplit("@", 1) if self.request.template else (None, None)
+        return {
+            "prompt_name": name,
+            "prompt_version": int(version) if version is not None else None,
+            "model": self.request.model,
+            "seed": self.request.seed,
+            "request_key": self.key,
+        }
+
 
 class LLMFailure(Exception):
     """A request that could not be answered: transport errors after retries, or answers that kept

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.context import StageContext
 from pipeline.records import Record
 from pipeline.stage import LLMParams, Outcome, Stage
 from pipeline.stages.evolve_ops import LLMOperators, Scorer, ScoringParams, build_classifier
@@ -54,7 +55,7 @@ class EvolveStage(Stage):
     roles = ("generator", "judge", "target")
     Params = EvolveParams
 
-    def __init__(self, params: EvolveParams, ctx: Any):
+    def __init__(self, params: EvolveParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.mutator = ctx.llm("generator")
         self.judge = ctx.llm("judge")
@@ -64,13 +65,13 @@ class EvolveStage(Stage):
         seed_for = functools.partial(self.ctx.seed_for, seed_id, t)
         return LLMOperators(self.mutator, self.judge, self.scorer, self.params, seed_for)
 
+    def skip(self, item: Record) -> bool:
+        return item.stage == self.name and item.data["final"]  # the search of this seed has ended
+
     async def process(self, item: Record) -> Outcome:
         if item.stage != self.name:
             return await self._start(item)
-        state = SearchState.model_validate(item.data)
-        if state.final:
-            return []
-        return await self._iterate(item, state)
+        return await self._iterate(item, SearchState.model_validate(item.data))
 
     async def _start(self, seed: Record) -> Outcome:
         """State 0: the seed, judged (a judge failure fails the item) and, when safe, scored."""
@@ -138,7 +139,7 @@ class EvolveStage(Stage):
                 parent_ids=parents,
                 persona_id=origin.persona_id,
                 category=origin.category,
-                **_call_lineage(c.made_by),
+                **(c.made_by.lineage() if c.made_by is not None else {}),
             )
             ids[c] = record.id
             records.append(record)
@@ -151,20 +152,6 @@ class EvolveStage(Stage):
                     score=c.score,
                 )
         return records, members
-
-
-def _call_lineage(result: Any) -> dict[str, Any]:
-    """Prompt, model, seed and cache key of the LLM call (a Result) that wrote a candidate."""
-    if result is None:
-        return {}
-    name, version = result.request.template.rsplit("@", 1)
-    return {
-        "prompt_name": name,
-        "prompt_version": int(version),
-        "model": result.request.model,
-        "seed": result.request.seed,
-        "request_key": result.key,
-    }
 
 
 def _candidate_data(c: Candidate, iteration: int, seed_id: str) -> dict[str, Any]:

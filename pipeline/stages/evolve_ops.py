@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from evaluators.fitness import LAMBDA, REFUSAL_FLOOR, fitness, mean_fitness, refusal_rate
 from evaluators.refusal import ClassifierConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
 from pipeline.config_model import ConfigModel
+from pipeline.context import StageContext
 from pipeline.llm.client import LLMClient
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
@@ -48,7 +49,7 @@ class ScoringParams(ConfigModel):
     classifier: RefusalConfig = Field(default_factory=lambda: ClassifierConfig(kind="classifier"))
 
 
-def build_classifier(config: Any, ctx: Any) -> RefusalClassifier:
+def build_classifier(config: Any, ctx: StageContext) -> RefusalClassifier:
     """A stage's refusal classifier from its config (a RefusalConfig), with the judge or embedder it needs."""
     judge = ctx.llm("judge") if config.kind == "judge" else None
     embedder = ctx.embedder() if config.kind in ("embedding", "classifier") else None
@@ -69,13 +70,12 @@ class Scorer:
         self.names = [m if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
 
     async def score(self, instruction: str, seed: int) -> Score:
-        request = ChatRequest(
-            messages=tuple(self.template.render(instruction=instruction)),
-            template=self.template.ref,
+        request = self.template.request(
+            {"instruction": instruction},
+            seed=seed,
             n=self.params.samples,
             temperature=self.params.target_temperature,
             max_tokens=self.params.target_max_tokens,
-            seed=seed,
             logprobs=True,
         )
         results = await asyncio.gather(*(t.complete(request) for t in self.targets))
@@ -125,14 +125,12 @@ class LLMOperators:
     def _request(
         self, name: str, tag: str, temperature: float, max_tokens: int, **values: Any
     ) -> ChatRequest:
-        template = load_prompt(name)
-        return ChatRequest(
-            messages=tuple(template.render(**values)),
-            template=template.ref,
+        return load_prompt(name).request(
+            values,
+            seed=self.seed_for(tag),
             temperature=temperature,
             top_p=self.params.top_p if temperature else 1.0,
             max_tokens=max_tokens,
-            seed=self.seed_for(tag),
         )
 
     async def _rewrite(self, name: str, tag: str, **values: Any) -> Made:

@@ -42,7 +42,7 @@ class InstructionsStage(GeneratorStage):
             "count": "one request" if count == 1 else f"{count} distinct requests",
         }
 
-    def samples(self) -> int:
+    def samples(self, item: Record) -> int:
         return self.params.per_pair
 
     def answers(self, result: Result) -> list[str]:
@@ -59,6 +59,6 @@ class InstructionsStage(GeneratorStage):
 
     def parse_answers(self, item: Record, result: Result, answers: list[str]) -> list[Record]:
         return [
-            self.output(item, {"instruction": text, "persona": item.data["persona"]}, result)
+            self.ctx.record((item,), {"instruction": text, "persona": item.data["persona"]}, made_by=result)
             for text in answers
         ]

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import random
 from functools import cache
-from typing import Any
 
 import yaml
 from pydantic import Field
 
 from evaluators.harm import HarmJudge
 from evaluators.refusal import ClassifierConfig, RefusalConfig
+from pipeline.context import StageContext
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
 from pipeline.records import Record
 from pipeline.resources import data_dir
@@ -40,14 +40,15 @@ class OverrefusalTestStage(Stage):
     roles = ("target",)
     Params = TestSetParams
 
-    def __init__(self, params: TestSetParams, ctx: Any):
+    def __init__(self, params: TestSetParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.scorer = Scorer(ctx.llms("target"), build_classifier(params.classifier, ctx), params)
 
+    def skip(self, item: Record) -> bool:
+        return not item.data["final"]  # an intermediate search state: nothing to deliver
+
     async def process(self, item: Record) -> Outcome:
         state = SearchState.model_validate(item.data)
-        if not state.final:
-            return []  # an intermediate state: nothing to deliver
         best = state.best
         if best is None or best.score is None:
             return Drop("no instruction in this seed's search was judged safe")
@@ -90,7 +91,7 @@ class OverrefusalAlignStage(LLMStage):
     prompt = "overrefusal_chosen"
     Params = AlignSetParams
 
-    def __init__(self, params: AlignSetParams, ctx: Any):
+    def __init__(self, params: AlignSetParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.classifier = build_classifier(params.classifier, ctx)
         self.harm = HarmJudge(ctx.llm("judge")) if params.harm_check else None
@@ -117,4 +118,4 @@ class OverrefusalAlignStage(LLMStage):
         if not rejected:
             rejected = random.Random(self.ctx.seed_for(item.id)).choice(stock_refusals())
         row = OverrefusalAlignRow(instruction=item.data["instruction"], chosen=chosen, rejected=rejected)
-        return [self.output(item, row.model_dump(), result)]
+        return [self.ctx.record((item,), row.model_dump(), made_by=result)]

@@ -1,14 +1,12 @@
-"""The persona pool: all personas (from scenarios and their expansion), near-duplicates removed
-(MinHash, then embedding cosine, as Persona Hub does), each kept persona paired with the intent
-domains it will ask about. A barrier: dedup needs every persona."""
+"""The persona pool (personas.pool): all personas (from scenarios and their expansion), near-duplicates
+removed (MinHash, then embedding cosine, as Persona Hub does), each kept persona paired with the
+intent domains it will ask about. A barrier: dedup needs every persona."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pydantic import Field
 
-from personas.sampling import pair_domains
+from personas.pool import pool_personas
 from pipeline.records import Record
 from pipeline.stage import Drop, Outcome, Stage, StageParams
 from pipeline.stages.dedup import near_duplicates
@@ -35,27 +33,18 @@ class PersonaPoolStage(Stage):
     Params = PersonaPoolParams
 
     def process_all(self, items: list[Record]) -> dict[str, Outcome]:
-        items = sorted(items, key=lambda r: (r.data["depth"], r.id))  # shallow personas win ties
         earlier = self.ctx.read_blocking(lambda store: store.records(self.ctx.run_id, self.name))
-        reference = list(dict.fromkeys(r.data["persona"] for r in earlier))  # pooled in earlier sessions
-        texts = [r.data["text"] for r in items]
-        duplicates = near_duplicates(self.ctx, texts, self.params.jaccard, self.params.cosine, reference)
-        outcomes: dict[str, Outcome] = {}
-        kept = []
-        for item, dup in zip(items, duplicates, strict=True):
-            if dup is None:
-                kept.append(item)
-                continue
-            of = "a persona pooled earlier" if dup.of < len(reference) else items[dup.of - len(reference)].id
-            outcomes[item.id] = Drop(f"duplicate of persona {of} ({dup.method} {dup.score:.2f})")
-        domains = sorted({r.category for r in [*items, *earlier]}, key=lambda code: int(code[1:]))
-        per_persona = min(self.params.domains_per_persona, len(domains))
-        used = Counter(r.category for r in earlier)
-        pairs = pair_domains(
-            [r.category for r in kept], domains, per_persona, self.ctx.seed_for("pairs"), used
+        p = self.params
+        pool = pool_personas(
+            items,
+            earlier,
+            lambda texts, reference: near_duplicates(self.ctx, texts, p.jaccard, p.cosine, reference),
+            p.domains_per_persona,
+            self.ctx.seed_for("pairs"),
         )
-        for item, codes in zip(kept, pairs, strict=True):
-            outcomes[item.id] = [self._pair(item, code) for code in codes]
+        outcomes: dict[str, Outcome] = {id_: Drop(reason) for id_, reason in pool.dropped.items()}
+        for persona, codes in pool.kept:
+            outcomes[persona.id] = [self._pair(persona, code) for code in codes]
         return outcomes
 
     def _pair(self, persona: Record, code: str) -> Record:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from evaluators.refusal import PrefixConfig, RefusalConfig
+from pipeline.context import StageContext
 from pipeline.llm.types import Result
 from pipeline.records import Record
 from pipeline.refusal_accounting import REFUSALS
@@ -69,7 +70,7 @@ class RefusalCheck:
         records = []
         for index, (text, p) in sorted(refused.items()):
             data = {"stage": self.stage.name, "answer": index, "text": text, "p_refusal": round(p, 4)}
-            record = self.stage.output(item, data, result)
+            record = self.stage.ctx.record((item,), data, made_by=result)
             pseudo_id = Record.make_id(record.run_id, REFUSALS, record.parent_ids, data)
             records.append(dataclasses.replace(record, stage=REFUSALS, id=pseudo_id))
         return records
@@ -85,16 +86,13 @@ class GeneratorStage(LLMStage):
     """An LLMStage whose answers are checked for refusals before they become records. A subclass
     says how many samples a call asks for (`samples`), what the answers of a call are (`answers`:
     by default one per sample), the text to check in one answer (`checked_text`), and turns the
-    answers that passed into records (`parse_answers`)."""
+    answers that passed into records (`parse_answers`); the check stands in for `parse`."""
 
     Params = RefusalCheckParams
 
-    def __init__(self, params: RefusalCheckParams, ctx: Any):
+    def __init__(self, params: RefusalCheckParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.refusals = RefusalCheck(self, params)
-
-    def samples(self) -> int:
-        return 1
 
     def answers(self, result: Result) -> list[Any]:
         return list(result.parsed)
@@ -106,7 +104,7 @@ class GeneratorStage(LLMStage):
         raise NotImplementedError
 
     async def process(self, item: Record) -> Outcome:
-        result = await self.llm.complete(self.request(item, n=self.samples()), self.Answer)
+        result = await self.llm.complete(self.request(item), self.Answer)
         answers = self.answers(result)
         texts = [self.checked_text(answer) for answer in answers]
         scores = await self.refusals.refused(result, texts)

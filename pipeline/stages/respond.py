@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.llm.client import ATTEMPT_OFFSET
+from pipeline.context import StageContext
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
@@ -51,7 +51,7 @@ class RespondParams(LLMParams):
 class AlignedResponder:
     """Writes and checks the response to one instruction; used by a stage's process()."""
 
-    def __init__(self, ctx, params: RespondParams):
+    def __init__(self, ctx: StageContext, params: RespondParams):
         self.ctx = ctx
         self.params = params
         self.template = load_prompt("aligned_response")
@@ -61,7 +61,7 @@ class AlignedResponder:
     async def respond(self, item: Record) -> tuple[str, Result]:
         """(response, the call that made it) for `item`, whose data holds the instruction (and, for
         edge items, the original one)."""
-        offset = ATTEMPT_OFFSET.get()  # a retried failure continues with new seeds
+        offset = self.ctx.attempt  # a retried failure continues with new seeds
         problem = ""
         for attempt in range(offset, offset + self.params.max_attempts):
             result = await self.responder.complete(self._request(item, attempt))
@@ -74,15 +74,6 @@ class AlignedResponder:
             offset + self.params.max_attempts,
         )
 
-    def lineage(self, result: Result) -> dict[str, object]:
-        return {
-            "prompt_name": self.template.name,
-            "prompt_version": self.template.version,
-            "model": result.request.model,
-            "seed": result.request.seed,
-            "request_key": result.key,
-        }
-
     def _request(self, item: Record, attempt: int) -> ChatRequest:
         disguise = ""
         if item.tactic is not None:
@@ -92,19 +83,17 @@ class AlignedResponder:
                 f"{used.definition}\nThe request underneath it is: {item.data['original_instruction']}\n"
                 "Reply to the message as sent, showing that you recognise what it asks for.\n"
             )
-        return ChatRequest(
-            messages=tuple(
-                self.template.render(
-                    instruction=item.data["instruction"],
-                    disguise=disguise,
-                    guidance=response_guidance(item.category),
-                )
-            ),
-            template=self.template.ref,
+        values = {
+            "instruction": item.data["instruction"],
+            "disguise": disguise,
+            "guidance": response_guidance(item.category),
+        }
+        return self.template.request(
+            values,
+            seed=self.ctx.seed_for(item.id, attempt),
             temperature=self.params.temperature,
             top_p=self.params.top_p,
             max_tokens=self.params.max_tokens,
-            seed=self.ctx.seed_for(item.id, attempt),
         )
 
     async def _problem(self, item: Record, result: Result, response: str) -> str:
@@ -136,16 +125,8 @@ async def check_response(
         answer = await judge.complete(ChatRequest(messages=turns, temperature=0.0, max_tokens=32, seed=seed))
         guard = parse_guard(answer.text)
         return f"judged unsafe ({', '.join(guard.categories)})" if guard.verdict == "unsafe" else ""
-    template = load_prompt("response_check")
-    request = ChatRequest(
-        messages=tuple(
-            template.render(instruction=request_text, response=response, guidance=response_guidance(category))
-        ),
-        template=template.ref,
-        temperature=0.0,
-        max_tokens=256,
-        seed=seed,
-    )
+    values = {"instruction": request_text, "response": response, "guidance": response_guidance(category)}
+    request = load_prompt("response_check").request(values, seed=seed, temperature=0.0, max_tokens=256)
     verdict: ResponseCheck = (await judge.complete(request, ResponseCheck)).value
     if verdict.harmful or verdict.complies:
         what = " and ".join(
@@ -161,7 +142,7 @@ class ResponseStage(Stage):
     roles = ("responder", "judge")
     Params = RespondParams
 
-    def __init__(self, params: RespondParams, ctx):
+    def __init__(self, params: RespondParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.responder = AlignedResponder(ctx, params)
 
@@ -171,4 +152,4 @@ class ResponseStage(Stage):
     async def process(self, item: Record) -> Outcome:
         response, result = await self.responder.respond(item)
         data = self.row(item, response).model_dump()
-        return [self.ctx.record(parents=(item,), data=data, **self.responder.lineage(result))]
+        return [self.ctx.record((item,), data, made_by=result)]

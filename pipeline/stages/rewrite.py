@@ -15,7 +15,7 @@ import string
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.dedup import normalise
-from pipeline.llm.types import ChatRequest
+from pipeline.context import StageContext
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
 from pipeline.refusal_accounting import LOST
@@ -56,7 +56,7 @@ class RewriteStage(LLMStage):
     Answer = RewriteAnswer
     Params = RewriteParams
 
-    def __init__(self, params: RewriteParams, ctx):
+    def __init__(self, params: RewriteParams, ctx: StageContext):
         super().__init__(params, ctx)
         self.refusals = RefusalCheck(self, params)
         self.judge = ctx.llm("judge") if params.check_request else None
@@ -94,9 +94,7 @@ class RewriteStage(LLMStage):
             "judged_category": item.data["judged_category"],
             "variant": item.data["variant"],
         }
-        if result is None:
-            return [self.ctx.record(parents=(item,), data=data)]
-        return [self.output(item, data, result)]
+        return [self.ctx.record((item,), data, made_by=result)]  # a code tactic alone: no call
 
     async def _lost(self, item: Record, used: Tactic, rewrite: str) -> str:
         """Why the (decoded) rewrite no longer asks what the original asks, or "" when it does."""
@@ -114,12 +112,10 @@ class RewriteStage(LLMStage):
         return "" if verdict.keeps_request else verdict.reason or "judged to ask something else"
 
     async def _ask(self, item: Record, prompt: str, schema: type[BaseModel], **values: object) -> BaseModel:
-        template = load_prompt(prompt)
-        request = ChatRequest(
-            messages=tuple(template.render(**values)),
-            template=template.ref,
+        request = load_prompt(prompt).request(
+            values,
+            seed=self.ctx.seed_for(item.id, prompt),
             temperature=0.0,
             max_tokens=1024 if prompt == "back_translate" else 256,
-            seed=self.ctx.seed_for(item.id, prompt),
         )
         return (await self.judge.complete(request, schema)).value

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.context import StageContext
 from pipeline.llm.types import ChatRequest, LLMFailure, Result
 from pipeline.prompts import load_prompt
 from pipeline.records import Record
@@ -76,7 +77,7 @@ class SafetyFilterStage(LLMStage):
     prompt = "safety_judge"
     Params = SafetyFilterParams
 
-    def __init__(self, params: SafetyFilterParams, ctx):
+    def __init__(self, params: SafetyFilterParams, ctx: StageContext):
         super().__init__(params, ctx)
         if params.answer == "json":
             self.template, self.Answer = load_prompt("safety_judge_json"), Verdict
@@ -87,10 +88,10 @@ class SafetyFilterStage(LLMStage):
             return {"categories": policy, "instruction": item.data["instruction"]}
         return {"instruction": item.data["instruction"]}
 
-    def request(self, item: Record, n: int = 1) -> ChatRequest:
+    def request(self, item: Record) -> ChatRequest:
         if not self.params.guard_model:
-            return super().request(item, n)
-        return ChatRequest(
+            return super().request(item)
+        return ChatRequest(  # a Llama Guard model applies its own template to the plain user turn
             messages=({"role": "user", "content": item.data["instruction"]},),
             temperature=self.params.temperature,
             max_tokens=self.params.max_tokens,
@@ -102,10 +103,7 @@ class SafetyFilterStage(LLMStage):
         judged = self.judged(item, verdict, result)
         if isinstance(judged, Drop):
             return judged
-        if self.params.guard_model:  # no template of ours: the guard model's own
-            lineage = {"model": result.request.model, "seed": result.request.seed, "request_key": result.key}
-            return [self.ctx.record(parents=(item,), data=judged, **lineage)]
-        return [self.output(item, judged, result)]
+        return [self.ctx.record((item,), judged, made_by=result)]
 
     @staticmethod
     def judged(item: Record, verdict: Verdict, result: Result) -> dict | Drop:

@@ -29,4 +29,4 @@ class ScenariosStage(GeneratorStage):
         return answer.scenario
 
     def parse_answers(self, item: Record, result: Result, answers: list[ScenarioAnswer]) -> list[Record]:
-        return [self.output(item, {"scenario": a.scenario.strip()}, result) for a in answers]
+        return [self.ctx.record((item,), {"scenario": a.scenario.strip()}, made_by=result) for a in answers]
