@@ -79,7 +79,9 @@ def paraphrase_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def run(raw: dict, db_path: Path, **kwargs: bool):
     store = Store.open(db_path)
     try:
-        return Runner(validate_config(raw), store, argv=["test"], **kwargs).run()
+        return Runner(
+            validate_config(raw, stages=pipeline.stages.STAGES), store, argv=["test"], **kwargs
+        ).run()
     finally:
         store.close()
 
