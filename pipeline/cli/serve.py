@@ -15,7 +15,7 @@ from pipeline.cli.common import db_option, fail, setup_logging, user_errors
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Runs driven at once."
 )
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging, and a line per request.")
 @user_errors
 def serve(db_path: str, host: str, port: int, workers: int, verbose: bool) -> None:
     """Serve the database over an HTTP API (/v1; OpenAPI at /v1/openapi.json) and drive the runs
@@ -41,6 +41,6 @@ def serve(db_path: str, host: str, port: int, workers: int, verbose: bool) -> No
              "a bearer token), or listen on 127.0.0.1")  # fmt: skip
     store = Store.open(settings.db)
     try:
-        run_server(settings, store)
+        run_server(settings, store, access_log=verbose)
     finally:
         store.close()

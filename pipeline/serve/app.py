@@ -100,7 +100,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server's log"}, 500)
 
 
-def serve(settings: ServeSettings, store: Store) -> None:
+def serve(settings: ServeSettings, store: Store, access_log: bool = False) -> None:
     """Listen until SIGINT/SIGTERM; runs in progress stop at a transaction boundary and resume at the
     next start."""
     import uvicorn
@@ -112,5 +112,6 @@ def serve(settings: ServeSettings, store: Store) -> None:
         log_config=None,  # through safeset's handler, which redacts URLs
         timeout_graceful_shutdown=5,  # event streams do not hold the shutdown up
         server_header=False,
+        access_log=access_log,
     )
     uvicorn.Server(config).run()

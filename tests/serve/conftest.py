@@ -58,7 +58,9 @@ class Served:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"safeset serve exited {self.process.returncode}:\n{self.log.read_text()}")
+                raise AssertionError(
+                    f"safeset serve exited {self.process.returncode}:\n{self.log.read_text()}"
+                )
             try:
                 if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
                     return

@@ -58,7 +58,9 @@ def test_submit_watch_read_export_download(serve, world, tmp_path):
     assert len(seen) == 24 and len({r["id"] for r in seen}) == 24
     assert all(r["stage"] == "core" for r in seen)
     category = seen[0]["category"]
-    filtered = served.client.get(f"/v1/runs/{run_id}/records", params={"dataset": "core", "category": category})
+    filtered = served.client.get(
+        f"/v1/runs/{run_id}/records", params={"dataset": "core", "category": category}
+    )
     assert {r["category"] for r in filtered.json()["items"]} == {category}
     word = seen[0]["data"]["instruction"].split()[0]
     found = served.client.get(f"/v1/runs/{run_id}/records", params={"q": word.upper()}).json()["items"]
