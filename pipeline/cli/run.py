@@ -15,6 +15,7 @@ from pipeline.cli.common import (
     db_option,
     err_console,
     exit_interrupted,
+    fail,
     setup_logging,
     signals_noted,
     user_errors,
@@ -79,9 +80,13 @@ def run(
     from pipeline.cli.progress import RichProgress
     from pipeline.config import ConfigError, load_config
     from pipeline.runner import RunInterrupted, Runner, RunPaused
+    from pipeline.serve.client import served_by, submit_hint
     from pipeline.status import run_status
     from pipeline.store import Store
 
+    server = served_by(db_path)
+    if server is not None:  # the server owns the database; it runs what is submitted to it
+        fail(submit_hint(server, db_path, config))
     with signals_noted() as signalled:
         plan = load_config(config, endpoint=endpoint, model=model, seed=seed)  # before anything is written
         created = not Store.exists(db_path)

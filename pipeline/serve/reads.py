@@ -78,10 +78,15 @@ def run_list(store: Store) -> list[dict[str, Any]]:
     for queued in queue.queued_runs(store):
         row = stored.pop(queued.run_id, None) or {}
         out.append({"run": queued.run_id, "name": row.get("name"), "records": row.get("records", 0),
-                    "queue": queued.public()})  # fmt: skip
+                    "created_at": _iso(row.get("created_at")), "queue": queued.public()})  # fmt: skip
     for run_id, row in stored.items():  # made by `safeset run` before the server took the database
-        out.append({"run": run_id, "name": row["name"], "records": row["records"], "queue": None})
+        out.append({"run": run_id, "name": row["name"], "records": row["records"],
+                    "created_at": _iso(row["created_at"]), "queue": None})  # fmt: skip
     return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def progress(store: Store, run_id: str) -> dict[str, Any]:
