@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from pipeline.cli import main
@@ -39,8 +41,19 @@ def serve(db_path: str, host: str, port: int, workers: int, verbose: bool) -> No
     if settings.token is None and not is_loopback(host):
         fail(f"refusing to listen on {host} without a token: set {TOKEN_ENV} (every client then sends it as "
              "a bearer token), or listen on 127.0.0.1")  # fmt: skip
+    _check_port(host, port)  # before the database is taken and its runs resumed
     store = Store.open(settings.db)
     try:
         run_server(settings, store, access_log=verbose)
     finally:
         store.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}; pass another --port or --host")

@@ -6,6 +6,7 @@ transactions. Quick queries share one reader thread; exports and reports get a t
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,6 +26,10 @@ class Reader:
 
     async def start(self) -> None:
         self.quick = StoreThread(await self._cursor_store())
+        # The status document's modules (the stages, coverage, refusal accounting) load in about a
+        # second: at start, not in the first request.
+        await asyncio.to_thread(importlib.import_module, "pipeline.status")
+        await asyncio.to_thread(importlib.import_module, "pipeline.stages.refusals")
 
     async def _cursor_store(self) -> Store:
         return await self.writer.call(lambda s: Store(s.con.cursor(), s.path, read_only=True))
@@ -69,7 +74,18 @@ def run_document(store: Store, run_id: str) -> dict[str, Any]:
 
     queued = queue.get_run(store, run_id)
     status = run_status(store, run_id) if has_run(store, run_id) else None
-    return {"run": run_id, "queue": queued.public() if queued else None, "status": status}
+    rows = store.con.execute(
+        "SELECT session, started_at, ended_at, status FROM sessions WHERE run_id = ? ORDER BY session",
+        [run_id],
+    ).fetchall()
+    sessions = [{"session": n, "started_at": _iso(start), "ended_at": _iso(end), "status": state}
+                for n, start, end, state in rows]  # fmt: skip
+    return {
+        "run": run_id,
+        "queue": queued.public() if queued else None,
+        "status": status,
+        "sessions": sessions,
+    }
 
 
 def run_list(store: Store) -> list[dict[str, Any]]:

@@ -47,8 +47,9 @@ async def list_runs(svc: ServiceDep) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, svc: ServiceDep) -> dict[str, Any]:
-    """`status`: the document of `safeset status --json` (null before the run first starts), and
-    `queue`: its state in the server's queue (null for a run made by the CLI)."""
+    """`status`: the document of `safeset status --json` (null before the run first starts),
+    `queue`: its state in the server's queue (null for a run made by the CLI), and `sessions`: each
+    time it was started, when, and how it ended."""
     found = await svc.run_id(run_id)
     return await svc.reader.call(lambda s: reads.run_document(s, found))
 

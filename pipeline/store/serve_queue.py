@@ -113,9 +113,10 @@ def set_run_state(
 def requeue_interrupted(store: Store) -> list[str]:
     """Runs left `running` by a server that was killed go back to the queue, first in line."""
     rows = store.con.execute("SELECT run_id FROM serve_runs WHERE state = 'running'").fetchall()
+    # updated_at stays the time they started, so they come before what was queued after them
     store.con.execute(
-        "UPDATE serve_runs SET state = 'queued', reason = 'resumed after a server restart', "
-        "updated_at = TIMESTAMP '2000-01-01' WHERE state = 'running'"
+        "UPDATE serve_runs SET state = 'queued', reason = 'resumed after a server restart' "
+        "WHERE state = 'running'"
     )
     return [run_id for (run_id,) in rows]
 

@@ -163,3 +163,17 @@ def test_secrets_stay_out_of_responses_and_logs(serve, world, tmp_path, monkeypa
         if path.is_file():
             assert secret.encode() not in path.read_bytes() and TOKEN.encode() not in path.read_bytes(), path
     assert doc["status"]["run"] == run_id
+
+
+def test_a_second_server_on_the_same_port_or_database_is_refused(serve, tmp_path):
+    served = serve()
+    command = [sys.executable, "-m", "pipeline.cli", "serve"]
+    env = {**os.environ, "SAFESET_TOKEN": TOKEN}
+    same_port = subprocess.run([*command, "--db", str(tmp_path / "other.duckdb"), "--port", str(served.port)],
+                               capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert same_port.returncode == 2 and f"cannot listen on 127.0.0.1:{served.port}" in same_port.stderr
+    assert not (tmp_path / "other.duckdb").exists()
+    same_db = subprocess.run([*command, "--db", str(served.db), "--port", str(free_port())],
+                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert same_db.returncode == 2 and "is in use by" in same_db.stderr
+    assert served.client.get("/v1/runs").status_code == 200
