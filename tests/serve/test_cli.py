@@ -27,6 +27,8 @@ def test_the_cli_goes_through_the_server(serve, tmp_path):
         assert submitted.returncode == 0, submitted.stderr
         run_id = submitted.stdout.split("run ", 1)[1].split()[0]
         assert "queued" in submitted.stdout
+        again = safeset("submit", str(config), "--db", db, env=AUTH)  # while it is queued or running
+        assert "already" in again.stdout
 
         status = safeset("status", "--db", db, "--json", env=AUTH)  # while the run writes
         assert status.returncode == 0, status.stderr
@@ -36,8 +38,6 @@ def test_the_cli_goes_through_the_server(serve, tmp_path):
         assert refused.returncode == 2
         assert f"safeset submit {config} --db {db}" in refused.stderr and "/v1/runs" in refused.stderr
 
-        again = safeset("submit", str(config), "--db", db, env=AUTH)
-        assert "already" in again.stdout
         no_token = safeset("status", "--db", db, env={"SAFESET_TOKEN": ""})
         assert no_token.returncode == 2 and "401" in no_token.stderr and "SAFESET_TOKEN" in no_token.stderr
 
