@@ -5,9 +5,10 @@ A three-stage chain (scenarios -> personas -> related personas; `--per-category 
 scenario slots, about 1,260 calls) against the local latency server (a process of its own). Each
 round runs it once with `safeset run` (a fresh database) and once through the server (a new seed in
 the served database, so no answer is cached), alternating; a run's time is its session's, from the
-database (start-up of either process left out). Then one more served run, polled by a client that
-asks GET /v1/runs/{id} (the whole `status --json` document) and GET /v1/runs/{id}/records?limit=100
-in turn, about four a second, for as long as it writes: their latency percentiles.
+database (start-up of either process left out). Then one more served run, three times as large,
+polled by a client that asks GET /v1/runs/{id} (the whole `status --json` document) and
+GET /v1/runs/{id}/records?limit=100 in turn, about four a second, for as long as it writes: their
+latency percentiles.
 
     python -m bench.serve_overhead                      # 3 rounds, 50 ms latency
     python -m bench.serve_overhead --rounds 1 --per-category 10
@@ -146,7 +147,8 @@ def main() -> None:
             print(f"served/run, median of {len(ratios)}: {statistics.median(ratios):.3f} "
                   f"(throughput cost {100 * (1 - 1 / statistics.median(ratios)):+.1f} %)")  # fmt: skip
 
-            run_id = server.submit(text, seed=1000)
+            bigger = yaml.safe_dump(config(latency.url, 3 * args.per_category))  # a longer window to sample
+            run_id = server.submit(bigger, seed=1000)
             status, records = [], []
             while server.state(run_id) in ("queued", "running"):
                 time.sleep(0.2)  # about 4 queries a second: a dashboard, not a load test
