@@ -24,6 +24,7 @@ from pipeline.runner import Host
 from pipeline.serve import info, routes_exports, routes_records, routes_runs
 from pipeline.serve.backends import ServerBackends
 from pipeline.serve.exports import ExportJobs
+from pipeline.serve.live import LiveStatus
 from pipeline.serve.reads import Reader
 from pipeline.serve.runs import Changes, RunWorkers
 from pipeline.serve.security import Guard
@@ -43,9 +44,11 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
         reader = Reader(db)
         await reader.start()
         backends, changes = ServerBackends(), Changes()
-        workers = RunWorkers(settings, store, db, Host(db, backends), changes)
+        live = LiveStatus(reader)
+        await live.start()
+        workers = RunWorkers(settings, store, db, Host(db, backends), changes, live)
         exports = ExportJobs(settings, db, reader)
-        app.state.service = Service(settings, store, db, reader, backends, changes, workers, exports)
+        app.state.service = Service(settings, store, db, reader, backends, changes, workers, live, exports)
         await exports.start()
         await workers.start()
         info.publish(settings.db, settings.url)
@@ -54,6 +57,7 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
         finally:
             info.withdraw(settings.db)
             await workers.shutdown()
+            await live.shutdown()
             await exports.shutdown()
             await backends.aclose()
             reader.close()

@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pipeline.store import Store
@@ -25,7 +26,7 @@ class Reader:
         self.quick: StoreThread | None = None
 
     async def start(self) -> None:
-        self.quick = StoreThread(await self._cursor_store())
+        self.quick = await self.thread()
         # The status document's modules (the stages, coverage, refusal accounting) load in about a
         # second: at start, not in the first request.
         await asyncio.to_thread(importlib.import_module, "pipeline.status")
@@ -33,6 +34,10 @@ class Reader:
 
     async def _cursor_store(self) -> Store:
         return await self.writer.call(lambda s: Store(s.con.cursor(), s.path, read_only=True))
+
+    async def thread(self) -> StoreThread:
+        """A reader thread of its own (the caller shuts it down and closes its store)."""
+        return StoreThread(await self._cursor_store())
 
     async def call(self, fn: Callable[[Store], T]) -> T:
         return await self.quick.call(fn)
@@ -68,12 +73,20 @@ def find_run(store: Store, given: str) -> str | None:
     return ids[0] if len(ids) == 1 else None
 
 
-def run_document(store: Store, run_id: str) -> dict[str, Any]:
-    """`safeset status --json` of the run (None before its first start) with its queue state."""
+def status_of(store: Store, run_id: str) -> dict[str, Any] | None:
+    """`safeset status --json` of the run; None before its first start."""
     from pipeline.status import run_status
 
+    return run_status(store, run_id) if has_run(store, run_id) else None
+
+
+def run_document(store: Store, run_id: str, live: tuple[dict[str, Any] | None, str] | None) -> dict[str, Any]:
+    """The run's status (`live`: as last computed while it runs, with when) with its queue state and
+    sessions."""
     queued = queue.get_run(store, run_id)
-    status = run_status(store, run_id) if has_run(store, run_id) else None
+    if live is None or live[0] is None:  # not running, or not refreshed since it started
+        live = (status_of(store, run_id), datetime.now(UTC).isoformat(timespec="milliseconds"))
+    status, status_at = live
     rows = store.con.execute(
         "SELECT session, started_at, ended_at, status FROM sessions WHERE run_id = ? ORDER BY session",
         [run_id],
@@ -83,6 +96,7 @@ def run_document(store: Store, run_id: str) -> dict[str, Any]:
     return {
         "run": run_id,
         "queue": queued.public() if queued else None,
+        "status_at": status_at,
         "status": status,
         "sessions": sessions,
     }

@@ -49,9 +49,11 @@ async def list_runs(svc: ServiceDep) -> dict[str, Any]:
 async def get_run(run_id: str, svc: ServiceDep) -> dict[str, Any]:
     """`status`: the document of `safeset status --json` (null before the run first starts),
     `queue`: its state in the server's queue (null for a run made by the CLI), and `sessions`: each
-    time it was started, when, and how it ended."""
+    time it was started, when, and how it ended. While the run runs, `status` is its live status,
+    refreshed every 2 s; `status_at` says when it was computed."""
     found = await svc.run_id(run_id)
-    return await svc.reader.call(lambda s: reads.run_document(s, found))
+    live = svc.live.get(found)
+    return await svc.reader.call(lambda s: reads.run_document(s, found, live))
 
 
 @router.get("/runs/{run_id}/events", response_class=StreamingResponse,

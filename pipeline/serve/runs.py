@@ -24,6 +24,7 @@ from pipeline.llm.roles import redact_text
 from pipeline.llm.types import FatalLLMError
 from pipeline.runner import Host, ProgressSink, RunInterrupted, Runner, RunPaused
 from pipeline.serve import submit
+from pipeline.serve.live import LiveStatus
 from pipeline.serve.settings import ServeSettings
 from pipeline.store import Store, StoreError
 from pipeline.store import serve_queue as queue
@@ -65,12 +66,21 @@ class _Active:
 
 
 class RunWorkers:
-    def __init__(self, settings: ServeSettings, store: Store, db: StoreThread, host: Host, changes: Changes):
+    def __init__(
+        self,
+        settings: ServeSettings,
+        store: Store,
+        db: StoreThread,
+        host: Host,
+        changes: Changes,
+        live: LiveStatus,
+    ):
         self.settings = settings
         self.store = store
         self.db = db
         self.host = host
         self.changes = changes
+        self.live = live
         self.active: dict[str, _Active] = {}
         self._wake = asyncio.Event()
         self._closing = False
@@ -116,6 +126,7 @@ class RunWorkers:
             )
             active = self.active[run_id]
             active.runner = runner
+            self.live.track(run_id)
             if active.stop_asked:
                 runner.stop()
             summary = await runner.run_async()
@@ -134,6 +145,7 @@ class RunWorkers:
             log.exception("run %s failed", run_id)
             state, reason = "failed", f"internal error ({type(exc).__name__}); see the server's log"
         finally:
+            self.live.forget(run_id)
             self.active.pop(run_id, None)
             if self._closing and state == "stopped":  # a clean shutdown: a restart resumes it
                 state, reason = "running", None

@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from pipeline.serve import reads
 from pipeline.serve.backends import ServerBackends
 from pipeline.serve.exports import ExportJobs
+from pipeline.serve.live import LiveStatus
 from pipeline.serve.reads import Reader
 from pipeline.serve.runs import Changes, RunWorkers
 from pipeline.serve.settings import ServeSettings
@@ -26,6 +27,7 @@ class Service:
     backends: ServerBackends
     changes: Changes
     workers: RunWorkers
+    live: LiveStatus
     exports: ExportJobs
 
     async def run_id(self, given: str) -> str:
