@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,7 +44,7 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
         db = StoreThread(store)
         reader = Reader(db)
         await reader.start()
-        backends, changes = ServerBackends(), Changes()
+        backends, changes = ServerBackends(), Changes(asyncio.get_running_loop())
         live = LiveStatus(reader)
         await live.start()
         workers = RunWorkers(settings, store, db, Host(db, backends), changes, live)
@@ -56,10 +57,8 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
             yield
         finally:
             info.withdraw(settings.db)
-            await workers.shutdown()
-            await live.shutdown()
+            await workers.shutdown()  # with the live status and the LLM backends, on the runs' loop
             await exports.shutdown()
-            await backends.aclose()
             reader.close()
             db.shutdown()
 

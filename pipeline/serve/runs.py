@@ -1,4 +1,9 @@
-"""The run queue's workers: up to N runs at once, each a `Runner` on the server's one event loop.
+"""The run queue's workers: up to N runs at once, each a `Runner` on the workers' event loop.
+
+The runs' loop has a thread of its own: however busy the runs keep it (thousands of calls in flight),
+the API's loop answers requests at once; the two share the GIL, not a queue of callbacks. The API
+reaches the workers only through `wake`, `stop`, `start` and `shutdown`, which hand over to the
+runs' loop, and `Changes.notify` hands back to the API's.
 
 Runs wait in the `serve_runs` table. A scheduler starts the longest-waiting queued run whenever a
 slot is free; a run ends finished (its status may still show work pending, after --max-items),
@@ -14,10 +19,14 @@ A server shut down cleanly stops its runs at a transaction boundary and leaves t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import threading
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pipeline.config import ConfigError
 from pipeline.llm.roles import redact_text
@@ -32,18 +41,25 @@ from pipeline.store.serve_queue import QueuedRun
 from pipeline.store.thread import StoreThread
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Changes:
-    """Wakes whoever watches a run (the SSE streams) when it commits or changes state."""
+    """Wakes whoever watches a run (the SSE streams, on the API's loop) when it commits or changes
+    state; `notify` may be called from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop  # the API's
         self._events: dict[str, asyncio.Event] = {}
 
     def event(self, run_id: str) -> asyncio.Event:
         return self._events.setdefault(run_id, asyncio.Event())
 
     def notify(self, run_id: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the API's loop is closed: nobody watches
+            self.loop.call_soon_threadsafe(self._notify, run_id)
+
+    def _notify(self, run_id: str) -> None:
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
@@ -81,19 +97,28 @@ class RunWorkers:
         self.host = host
         self.changes = changes
         self.live = live
-        self.active: dict[str, _Active] = {}
+        self.active: dict[str, _Active] = {}  # read by the API's thread too
         self._wake = asyncio.Event()
         self._closing = False
         self._scheduler: asyncio.Task | None = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="runs", daemon=True)
+
+    async def _on_runs_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
 
     async def start(self) -> None:
+        self._thread.start()
+        await self._on_runs_loop(self._start())
+
+    async def _start(self) -> None:
         resumed = await self.db.call(queue.requeue_interrupted)
         if resumed:
             log.info("resuming %d run(s) a stopped server left running: %s", len(resumed), ", ".join(resumed))
         self._scheduler = asyncio.create_task(self._schedule(), name="scheduler")
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.call_soon_threadsafe(self._wake.set)
 
     async def _schedule(self) -> None:
         while not self._closing:
@@ -158,15 +183,26 @@ class RunWorkers:
 
     def stop(self, run_id: str) -> bool:
         """Ask a running run to stop at a transaction boundary; False when it is not running here."""
-        active = self.active.get(run_id)
-        if active is None:
+        if run_id not in self.active:
             return False
-        active.stop_asked = True
-        if active.runner is not None:
-            active.runner.stop()
+        self.loop.call_soon_threadsafe(self._stop, run_id)
         return True
 
+    def _stop(self, run_id: str) -> None:
+        active = self.active.get(run_id)
+        if active is not None:
+            active.stop_asked = True
+            if active.runner is not None:
+                active.runner.stop()
+
     async def shutdown(self) -> None:
+        """Stop the runs at a transaction boundary, then the runs' loop and thread."""
+        await self._on_runs_loop(self._shutdown())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+    async def _shutdown(self) -> None:
         self._closing = True
         self._wake.set()
         for active in list(self.active.values()):
@@ -177,3 +213,5 @@ class RunWorkers:
         if self._scheduler is not None:
             tasks.append(self._scheduler)
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.live.shutdown()  # its refreshers run here
+        await self.host.backends.aclose()  # their connections belong to this loop
