@@ -18,6 +18,7 @@ COPY pyproject.toml README.md ./
 COPY pipeline pipeline
 COPY personas personas
 COPY evaluators evaluators
+COPY analysis analysis
 COPY prompts prompts
 COPY data data
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

@@ -30,7 +30,7 @@ from pipeline import __version__
 from pipeline.config import RunPlan
 from pipeline.context import RunContext
 from pipeline.llm.cache import CallCache
-from pipeline.llm.client import LLMPool, UsageBook, start_item
+from pipeline.llm.client import LLMPool, SharedBackends, UsageBook, start_item
 from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import redact_text
 from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
@@ -75,6 +75,17 @@ class _StageState:
 
 
 @dataclass
+class Host:
+    """What a long-lived process driving several runs at once (safeset serve) lends each of them: its
+    one store thread (DuckDB has one writer) and its LLM backends (runs on one endpoint share its
+    limiter and budgets). A hosted run leaves signals, the live status file, the thread and the
+    backends to its host; the host stops it with `Runner.stop()`."""
+
+    db: StoreThread
+    backends: SharedBackends
+
+
+@dataclass
 class RunSummary:
     run_id: str
     status: str
@@ -108,8 +119,10 @@ class Runner:
         progress: ProgressSink | None = None,
         argv: list[str] | None = None,
         outage_limit: float | None = None,
+        host: Host | None = None,
     ):
         self.plan = plan
+        self.host = host
         self.store = store
         self.max_items = max_items
         self.retry_failed = retry_failed
@@ -131,7 +144,7 @@ class Runner:
         main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, self._note_signal) for sig in _STOP_SIGNALS} if main else {}
         try:
-            return asyncio.run(self._main())
+            return asyncio.run(self.run_async())
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -139,14 +152,20 @@ class Runner:
     def _note_signal(self, sig: int, frame: Any) -> None:
         self._stopping = True
 
+    def stop(self) -> None:
+        """Stop at the next transaction boundary (what Ctrl-C does); the run raises RunInterrupted."""
+        self._stop()
+
     # ---- the run -------------------------------------------------------------------------------
 
-    async def _main(self) -> RunSummary:
+    async def run_async(self) -> RunSummary:
+        """The run on the running event loop (`run()` gives it a loop of its own)."""
         started = time.monotonic()
-        db = StoreThread(self.store)
+        db = self.host.db if self.host else StoreThread(self.store)
         cache = CallCache(db)
         usage = UsageBook(self.run_id)
-        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages)
+        shared = self.host.backends if self.host else None
+        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages, shared)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
         self._install_signal_handlers()  # first of all: Ctrl-C works while sources are planned
         if self._stopping:  # a signal came before the loop's handlers
@@ -165,7 +184,7 @@ class Runner:
         except BaseException:
             self._remove_signal_handlers()
             await pool.aclose()
-            db.shutdown()
+            self._release(db)
             raise
         writer = Writer(db, cache, usage)
         writer.listeners.append(self._on_commit)
@@ -185,10 +204,13 @@ class Runner:
                     await db.call(lambda s: s.end_session(self.run_id, session, status))
                 await pool.aclose()
                 self.progress.stop()
-                db.shutdown()
+                self._release(db)
         if self._fatal is not None:
             raise self._fatal
-        counts = self.store.progress_counts(self.run_id)
+        if self.host is None:
+            counts = self.store.progress_counts(self.run_id)
+        else:  # the host's thread is still in use: the store is its alone
+            counts = await db.call(lambda s: s.progress_counts(self.run_id))
         summary = RunSummary(
             self.run_id, status, resumed, time.monotonic() - started, counts, dict(self._held_back)
         )
@@ -251,7 +273,8 @@ class Runner:
             for task in (writer_task, publisher):
                 task.cancel()
             await asyncio.gather(writer_task, publisher, return_exceptions=True)
-            live_status_path(self.store.path).unlink(missing_ok=True)
+            if self.host is None:
+                live_status_path(self.store.path).unlink(missing_ok=True)
         if self._outage is not None:
             return "outage"
         return "interrupted" if self._stopping else "completed"
@@ -453,6 +476,8 @@ class Runner:
     async def _publish_status(self, db: StoreThread, every: float = 2.0) -> None:
         """Keep `<db>.status.json` current for `safeset status` while this run holds the database, with
         the ids of every run in it (so `status --run X` can tell another run from an unknown one)."""
+        if self.host is not None:  # the host answers status queries itself
+            return
         runs = await db.call(lambda s: s.run_ids())
         stages = [stage_plan.cls for stage_plan in self.plan.stages]  # the stored config names these
         while True:
@@ -476,7 +501,13 @@ class Runner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _release(self, db: StoreThread) -> None:
+        if self.host is None:
+            db.shutdown()
+
     def _install_signal_handlers(self) -> None:
+        if self.host is not None:  # the host's signals are its own
+            return
         loop = asyncio.get_running_loop()
         for sig in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
@@ -489,6 +520,8 @@ class Runner:
         loop.remove_signal_handler(sig)  # a second signal takes the default action
 
     def _remove_signal_handlers(self) -> None:
+        if self.host is not None:
+            return
         loop = asyncio.get_running_loop()
         for sig in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):

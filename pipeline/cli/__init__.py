@@ -28,7 +28,20 @@ def main() -> None:
 
 
 try:  # commands register on import; Ctrl-C while they load is an interrupt like any other
-    from pipeline.cli import eval, export, finetune, inspect, judges, report, run, runs, score, status  # noqa: E402,F401
+    from pipeline.cli import (  # noqa: E402,F401
+        eval,
+        export,
+        finetune,
+        inspect,
+        judges,
+        report,
+        run,
+        runs,
+        score,
+        serve,
+        status,
+        submit,
+    )
 except KeyboardInterrupt:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
     sys.stderr.write("Interrupted.\n")

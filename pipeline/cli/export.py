@@ -58,7 +58,22 @@ def export(
     """
     from pipeline.export import ExportError, export_run
     from pipeline.export.hub import push_to_hub
+    from pipeline.serve.client import served_by
 
+    server = served_by(db_path)
+    if server is not None:  # `safeset serve` holds the database: the server exports, with its HF_TOKEN
+        options = {"format": fmt, "test_fraction": test_fraction, "license": license_, "gated": gated,
+                   "push_to_hub": repo, "public": public}  # fmt: skip
+        try:
+            job = server.export(run_id, out, options)
+        except ExportError as exc:
+            fail(str(exc))
+        console.print(f"exported run [bold]{job['run_id']}[/] as {fmt} to {out} (through {server.url})")
+        if job["hub_url"]:
+            console.print(
+                f"pushed to {job['hub_url']} ({'public' if public else 'private'})", highlight=False
+            )
+        return
     try:
         manifest = export_run(
             db_path, out, fmt, run=run_id, test_fraction=test_fraction, license=license_, gated=gated

@@ -58,14 +58,20 @@ def inspect(record_id: str, db_path: str, as_json: bool) -> None:
     Example:
       safeset inspect 3fa2c1 --db data/safeset.duckdb
     """
-    store = Store.open(db_path, read_only=True)
-    try:
-        record = store.get(record_id)
-        if record is None:
-            fail(f"no record with id {record_id!r} in {db_path}")
-        info = lineage(store, record)
-    finally:
-        store.close()
+    from pipeline.serve.client import served_by
+
+    server = served_by(db_path)
+    if server is not None:  # `safeset serve` holds the database: ask it
+        info = server.json("GET", f"/v1/records/{record_id}")
+    else:
+        store = Store.open(db_path, read_only=True)
+        try:
+            record = store.get(record_id)
+            if record is None:
+                fail(f"no record with id {record_id!r} in {db_path}")
+            info = lineage(store, record)
+        finally:
+            store.close()
     if as_json:
         click.echo(json.dumps(info, default=str))
         return

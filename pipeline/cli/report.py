@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pipeline.cli import main
-from pipeline.cli.common import console, db_option, run_option, user_errors
+from pipeline.cli.common import console, db_option, fail, run_option, user_errors
 from pipeline.cli.score import data_errors, embedder, settings_and_options, source_options
 
 
@@ -44,9 +44,18 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
     from analysis.report_data import collect
     from analysis.scoring import dataset_stages, score_all
     from pipeline.datasets import DATASETS
+    from pipeline.serve.client import served_by
     from pipeline.store import Store
 
     settings, options = settings_and_options(kwargs)
+    server = served_by(db_path)
+    if server is not None:  # `safeset serve` holds the database: it renders the report
+        if compare or rescore:
+            fail("--compare and --rescore are not available while `safeset serve` holds the database")
+        run = server.run_id(run_id)
+        html = server.request("GET", f"/v1/runs/{run}/report", params={"semantic": settings.semantic}).text
+        _write(Path(output or old_output or f"reports/{run}.html"), html)
+        return
     embed = embedder(settings)
     store = Store.open(db_path)
     try:
@@ -65,7 +74,10 @@ def report(db_path: str, run_id: str | None, compare: tuple[str, ...], output: s
         html = render(collect(store, run, cards, compared))
     finally:
         store.close()
-    path = Path(output or old_output or f"reports/{run}.html")
+    _write(Path(output or old_output or f"reports/{run}.html"), html)
+
+
+def _write(path: Path, html: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     console.print(f"wrote {path} ({len(html) // 1024} KiB)", highlight=False)

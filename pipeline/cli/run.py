@@ -15,6 +15,7 @@ from pipeline.cli.common import (
     db_option,
     err_console,
     exit_interrupted,
+    fail,
     setup_logging,
     signals_noted,
     user_errors,
@@ -80,10 +81,14 @@ def run(
     from pipeline.config import load_config
     from pipeline.kinds import RUN_KINDS
     from pipeline.runner import RunInterrupted, Runner, RunPaused
+    from pipeline.serve.client import served_by, submit_hint
     from pipeline.stage import StageInputError
     from pipeline.status import run_status
     from pipeline.store import Store
 
+    server = served_by(db_path)
+    if server is not None:  # the server owns the database; it runs what is submitted to it
+        fail(submit_hint(server, db_path, config))
     stages = RUN_KINDS["run"]  # generation stages only: an eval or judge stage is an unknown key
     with signals_noted() as signalled:
         # before anything is written

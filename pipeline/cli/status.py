@@ -27,6 +27,13 @@ def status(db_path: str, run_id: str | None, as_json: bool) -> None:
       safeset status
       safeset status --db data/core.duckdb --run core-3fa2 --json
     """
+    from pipeline.serve.client import served_by
+
+    server = served_by(db_path)
+    if server is not None:  # `safeset serve` holds the database: ask it
+        report = server.status(run_id)
+        click.echo(json.dumps(report, default=str)) if as_json else _print_report(report)
+        return
     try:
         store = Store.open(db_path, read_only=True)
     except DatabaseInUse as busy:

@@ -49,21 +49,25 @@ def export_run(
     license: str = "cc-by-4.0",
     gated: str | None = None,
     batch_size: int = 10_000,
+    store: Store | None = None,
 ) -> dict[str, Any]:
-    """Export the datasets of `run` (default: the latest) and return the manifest."""
+    """Export the datasets of `run` (default: the latest) and return the manifest. `store`: read this
+    open store (a cursor of the server that holds the database) instead of opening `db_path`; the
+    database's memory settings are then left as they are."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if not 0 <= test_fraction < 1:
         raise ExportError(f"test fraction {test_fraction} must be in [0, 1)")
     out = resolve_out(out)
     earlier = earlier_export(out)
-    store = Store.open(db_path, read_only=True)
+    given = store
+    store = given or Store.open(db_path, read_only=True)
     try:
         run_id, chosen, exported = _plan(store, run, fmt)
         staging = make_staging(out)
         try:
             manifest = _write(store, staging, run_id, fmt, chosen, exported, test_fraction, batch_size,
-                              license, gated)  # fmt: skip
+                              license, gated, bound_memory=given is None)  # fmt: skip
         except BaseException as exc:
             discard(staging)
             if isinstance(exc, OSError):
@@ -73,7 +77,8 @@ def export_run(
                 ) from None
             raise
     finally:
-        store.close()
+        if given is None:
+            store.close()
     try:
         move_into_place(staging, out, earlier)
     except OSError as exc:
@@ -112,12 +117,14 @@ def _write(
     batch_size: int,
     license: str,
     gated: str | None,
+    bound_memory: bool = True,
 ) -> dict[str, Any]:
     """Write every file of the export into `staging`; returns the manifest (written last)."""
     # Rows are sorted by id in bounded memory: one thread, a capped cache, and a sort that spills to a
     # folder in the staging area (on the export's disk, removed before the files are listed).
     spill = staging / ".sort"
-    store.limit_export_memory(EXPORT_MEMORY, spill)
+    if bound_memory:
+        store.limit_export_memory(EXPORT_MEMORY, spill)
     manifest: dict[str, Any] = {
         "generator": GENERATOR,
         "safeset_version": __version__,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from contextvars import ContextVar
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -37,6 +38,10 @@ def start_item(spent_attempts: int) -> None:
 
 def first_attempt() -> int:
     return _FIRST_ATTEMPT.get()
+
+
+class SharedBackends(Protocol):
+    def backend(self, config: RoleConfig) -> Backend: ...
 
 
 class UsageBook:
@@ -163,13 +168,23 @@ class LLMClient:
 
 class LLMPool:
     """The backends of a run, one per distinct role config, shared by every stage that uses it
-    (so an endpoint has one concurrency limit however many stages call it)."""
+    (so an endpoint has one concurrency limit however many stages call it). `shared`, from a process
+    that drives several runs (safeset serve), hands out backends shared across runs instead; the pool
+    then leaves closing them to it."""
 
-    def __init__(self, roles: Roles, cache: CallCache, usage: UsageBook, outages: OutageBoard | None = None):
+    def __init__(
+        self,
+        roles: Roles,
+        cache: CallCache,
+        usage: UsageBook,
+        outages: OutageBoard | None = None,
+        shared: SharedBackends | None = None,
+    ):
         self.roles = roles
         self.cache = cache
         self.usage = usage
         self.outages = outages or OutageBoard(DEFAULT_OUTAGE_LIMIT_S)
+        self.shared = shared
         self._backends: dict[str, Backend] = {}
 
     def clients(self, role: str, stage: str) -> list[LLMClient]:
@@ -184,6 +199,8 @@ class LLMPool:
         return self.clients(role, stage)[0]
 
     def _backend(self, config: RoleConfig) -> Backend:
+        if self.shared is not None:
+            return self.shared.backend(config)
         key = canonical_json(config.model_dump(mode="json"))
         if key not in self._backends:
             self._backends[key] = create_backend(config)

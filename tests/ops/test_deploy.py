@@ -63,7 +63,13 @@ def test_docker_compose_config_accepts_the_file_and_resolves_the_settings(tmp_pa
     mounts = {str(v).split(":")[1] if isinstance(v, str) else v["target"] for v in pipeline["volumes"]}
     assert {"/work/data", "/cache/huggingface"} <= mounts
     assert pipeline["environment"]["HF_TOKEN"] == "hf_from_the_env"  # from the environment only
-    assert pipeline["command"] == ["run", "configs/compose.yaml"]
+    assert "SAFESET_TOKEN" in pipeline["environment"]  # serve refuses 0.0.0.0 without it
+    assert pipeline["command"] == ["serve", "--host=0.0.0.0", "--port=8750", "--db=data/safeset.duckdb"]
+    assert "/v1/health" in " ".join(pipeline["healthcheck"]["test"])
+    (port,) = pipeline["ports"]  # "127.0.0.1:8750:8750", or its long form (docker compose v2)
+    if isinstance(port, dict):
+        port = f"{port['host_ip']}:{port['published']}:{port['target']}"
+    assert port.removesuffix("/tcp") == "127.0.0.1:8750:8750"
 
 
 def test_the_compose_file_holds_no_secret_values():
@@ -85,8 +91,8 @@ def test_the_compose_config_points_each_role_at_its_service():
     assert (judge.model, judge.base_urls) == (served["guard"], ["http://guard:8000/v1"])
     for stage in ("safety_filter", "core", "edge"):  # the judge answers in Llama Guard's own format
         assert plan.stage(stage).params.guard_model is True
-    default_config = compose["services"]["pipeline"]["command"][1]
-    assert default_config == "${SAFESET_CONFIG:-configs/compose.yaml}"
+    serve = flags(compose["services"]["pipeline"]["command"][1:])
+    assert serve["db"] == DEFAULT_DB and serve["port"] in compose["services"]["pipeline"]["ports"][0]
 
 
 def test_the_dockerfile_matches_the_project():

@@ -1,0 +1,217 @@
+"""What the API reads, each on a DuckDB cursor of its own (a connection to the server's database
+instance), so reads see committed data and never wait behind a run's commits or mix with its
+transactions. Quick queries share one reader thread; exports and reports get a thread each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pipeline.store import Store
+from pipeline.store import serve_queue as queue
+from pipeline.store.thread import StoreThread
+
+T = TypeVar("T")
+PAGE_MAX = 500
+
+
+class Reader:
+    def __init__(self, writer: StoreThread):
+        self.writer = writer
+        self.quick: StoreThread | None = None
+
+    async def start(self) -> None:
+        self.quick = await self.thread()
+        # The status document's modules (the stages, coverage, refusal accounting) load in about a
+        # second: at start, not in the first request.
+        await asyncio.to_thread(importlib.import_module, "pipeline.status")
+        await asyncio.to_thread(importlib.import_module, "pipeline.stages.refusals")
+
+    async def _cursor_store(self) -> Store:
+        return await self.writer.call(lambda s: Store(s.con.cursor(), s.path, read_only=True))
+
+    async def thread(self) -> StoreThread:
+        """A reader thread of its own (the caller shuts it down and closes its store)."""
+        return StoreThread(await self._cursor_store())
+
+    async def call(self, fn: Callable[[Store], T]) -> T:
+        return await self.quick.call(fn)
+
+    async def job(self, fn: Callable[[Store], T]) -> T:
+        """`fn` on a thread and cursor of its own, for long work (an export, a report)."""
+        store = await self._cursor_store()
+        try:
+            return await asyncio.to_thread(fn, store)
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        if self.quick is not None:
+            self.quick.shutdown()
+            self.quick.store.close()
+
+
+def has_run(store: Store, run_id: str) -> bool:
+    return bool(store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone())
+
+
+def find_run(store: Store, given: str) -> str | None:
+    """The run id `given` names exactly or by a unique prefix, among submitted and stored runs."""
+    rows = store.con.execute(
+        "SELECT run_id FROM (SELECT run_id FROM serve_runs UNION SELECT run_id FROM runs) "
+        "WHERE starts_with(run_id, ?) ORDER BY run_id",
+        [given],
+    ).fetchall()
+    ids = [r for (r,) in rows]
+    if given in ids:
+        return given
+    return ids[0] if len(ids) == 1 else None
+
+
+def status_of(store: Store, run_id: str) -> dict[str, Any] | None:
+    """`safeset status --json` of the run; None before its first start."""
+    from pipeline.kinds import stages_of
+    from pipeline.status import run_status
+
+    if not has_run(store, run_id):
+        return None
+    return run_status(store, run_id, stages_of(store.run_config(run_id) or {}))
+
+
+def run_document(store: Store, run_id: str, live: tuple[dict[str, Any] | None, str] | None) -> dict[str, Any]:
+    """The run's status (`live`: as last computed while it runs, with when) with its queue state and
+    sessions."""
+    queued = queue.get_run(store, run_id)
+    if live is None or live[0] is None:  # not running, or not refreshed since it started
+        live = (status_of(store, run_id), datetime.now(UTC).isoformat(timespec="milliseconds"))
+    status, status_at = live
+    rows = store.con.execute(
+        "SELECT session, started_at, ended_at, status FROM sessions WHERE run_id = ? ORDER BY session",
+        [run_id],
+    ).fetchall()
+    sessions = [{"session": n, "started_at": _iso(start), "ended_at": _iso(end), "status": state}
+                for n, start, end, state in rows]  # fmt: skip
+    return {
+        "run": run_id,
+        "queue": queued.public() if queued else None,
+        "status_at": status_at,
+        "status": status,
+        "sessions": sessions,
+    }
+
+
+def run_list(store: Store) -> list[dict[str, Any]]:
+    stored = {r["run_id"]: r for r in store.runs()}
+    out = []
+    for queued in queue.queued_runs(store):
+        row = stored.pop(queued.run_id, None) or {}
+        out.append({"run": queued.run_id, "name": row.get("name"), "records": row.get("records", 0),
+                    "created_at": _iso(row.get("created_at")), "queue": queued.public()})  # fmt: skip
+    for run_id, row in stored.items():  # made by `safeset run` before the server took the database
+        out.append({"run": run_id, "name": row["name"], "records": row["records"],
+                    "created_at": _iso(row["created_at"]), "queue": None})  # fmt: skip
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def progress(store: Store, run_id: str) -> dict[str, Any]:
+    """A light progress document for the event stream: outcomes and records per stage."""
+    queued = queue.get_run(store, run_id)
+    return {
+        "run": run_id,
+        "state": queued.state if queued else None,
+        "reason": queued.reason if queued else None,
+        "progress": store.progress_counts(run_id),
+        "records": store.output_counts(run_id),
+    }
+
+
+def records_page(
+    store: Store, run_id: str, filters: dict[str, str | None], after: int, limit: int
+) -> dict[str, Any]:
+    """Records in commit order after the cursor `after` (a record's seq): new commits only ever come
+    later, so paging is stable while a run writes."""
+    text = filters.get("q")
+    rows = store.con.execute(
+        """
+        SELECT seq, id, stage, parent_ids, persona_id, category, tactic, prompt_name, prompt_version,
+               model, seed, data, created_at
+        FROM records
+        WHERE run_id = ? AND seq > ?
+          AND (?::VARCHAR IS NULL OR stage = ?) AND (?::VARCHAR IS NULL OR category = ?)
+          AND (?::VARCHAR IS NULL OR tactic = ?)
+          AND (?::VARCHAR IS NULL OR json_extract_string(data, '$.verdict') = ?)
+          AND (?::VARCHAR IS NULL OR contains(lower(CAST(data AS VARCHAR)), lower(?)))
+        ORDER BY seq LIMIT ?
+        """,
+        [run_id, after,
+         filters.get("dataset"), filters.get("dataset"), filters.get("category"), filters.get("category"),
+         filters.get("tactic"), filters.get("tactic"), filters.get("verdict"), filters.get("verdict"),
+         text, text, limit + 1],
+    ).fetchall()  # fmt: skip
+    names = ("seq", "id", "stage", "parent_ids", "persona_id", "category", "tactic", "prompt_name",
+             "prompt_version", "model", "seed", "data", "created_at")  # fmt: skip
+    items = []
+    for row in rows[:limit]:
+        item = dict(zip(names, row, strict=True))
+        item["data"] = json.loads(item["data"])
+        item["created_at"] = item["created_at"].isoformat()
+        items.append(item)
+    more = len(rows) > limit
+    return {"items": items, "next_cursor": str(items[-1]["seq"]) if more else None}
+
+
+def record_lineage(store: Store, record_id: str) -> dict[str, Any] | None:
+    """The record with its lineage chain, as `safeset inspect --json` shows it."""
+    from pipeline.cli.inspect import lineage
+
+    record = store.get(record_id)
+    return lineage(store, record) if record is not None else None
+
+
+def failures(store: Store, run_id: str, limit: int) -> dict[str, Any]:
+    rows = store.con.execute(
+        "SELECT stage, item_id, reason, attempts, updated_at FROM failures WHERE run_id = ? "
+        "ORDER BY stage, item_id LIMIT ?",
+        [run_id, limit],
+    ).fetchall()
+    names = ("stage", "item_id", "reason", "attempts", "updated_at")
+    items = [dict(zip(names, r, strict=True)) for r in rows]
+    for item in items:
+        item["updated_at"] = item["updated_at"].isoformat()
+    return {"by_reason": store.failure_reasons(run_id), "items": items}
+
+
+def scorecards(store: Store, run_id: str) -> list[dict[str, Any]]:
+    from analysis import scorecard
+
+    return scorecard.latest(store, run_id=run_id)
+
+
+def report_html(store: Store, run_id: str, semantic: bool) -> str:
+    """The HTML report of `safeset report`: stored scorecards, the missing ones scored (and saved)."""
+    from analysis import scorecard
+    from analysis.report import render
+    from analysis.report_data import collect
+    from analysis.scorecard import ScoreSettings
+    from analysis.scoring import SourceOptions, dataset_stages, score_all
+
+    settings = ScoreSettings(semantic=semantic)
+    embed = None
+    if semantic:
+        from pipeline.embedder import Embedder
+
+        embed = Embedder().encode
+    cards = []
+    for name in dataset_stages(store, run_id):
+        stored = [c for c in scorecard.latest(store, run_id=run_id, dataset=name) if c["run_id"] == run_id]
+        cards += stored or score_all([name], store, run_id, SourceOptions(), settings, embed)
+    return render(collect(store, run_id, cards, []))
