@@ -191,14 +191,12 @@ def failures(store: Store, run_id: str, limit: int) -> dict[str, Any]:
 
 
 def scorecards(store: Store, run_id: str) -> list[dict[str, Any]]:
-    from analysis import scorecard
 
-    return scorecard.latest(store, run_id=run_id)
+    return store.latest_scorecards(run_id=run_id)
 
 
 def report_html(store: Store, run_id: str, semantic: bool) -> str:
     """The HTML report of `safeset report`: stored scorecards, the missing ones scored (and saved)."""
-    from analysis import scorecard
     from analysis.report import render
     from analysis.report_data import collect
     from analysis.scorecard import ScoreSettings
@@ -212,6 +210,6 @@ def report_html(store: Store, run_id: str, semantic: bool) -> str:
         embed = Embedder().encode
     cards = []
     for name in dataset_stages(store, run_id):
-        stored = [c for c in scorecard.latest(store, run_id=run_id, dataset=name) if c["run_id"] == run_id]
+        stored = [c for c in store.latest_scorecards(run_id=run_id, dataset=name) if c["run_id"] == run_id]
         cards += stored or score_all([name], store, run_id, SourceOptions(), settings, embed)
     return render(collect(store, run_id, cards, []))
