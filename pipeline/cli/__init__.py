@@ -1,7 +1,7 @@
 """The `safeset` command: a thin layer over the Python API (pipeline.runner, pipeline.store, ...).
 
-Each command lives in its own module and registers itself on `main`; every command's help ends with
-an example.
+Each command lives in its own module and registers itself on `main` (pipeline/cli/group.py); every
+command's help ends with an example.
 """
 
 from __future__ import annotations
@@ -10,22 +10,7 @@ import os
 import signal
 import sys
 
-import click
-
-from pipeline import __version__
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="safeset")
-def main() -> None:
-    """safeset: generate LLM safety-alignment datasets with lineage in DuckDB.
-
-    \b
-    Start here:
-      safeset run configs/quickstart.yaml     generate a small dataset
-      safeset status                          what is done, pending and failed
-    """
-
+from pipeline.cli.group import main as main
 
 try:  # commands register on import; Ctrl-C while they load is an interrupt like any other
     from pipeline.cli import (  # noqa: E402,F401

@@ -8,8 +8,8 @@ import json
 import click
 from rich.table import Table
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, setup_logging, user_errors
+from pipeline.cli.group import main
 
 COLUMNS = ("n", "failed", "refusal_prefix", "refusal_judge", "over_refusal", "compliance", "harm_score",
            "harm_5", "asr")  # fmt: skip

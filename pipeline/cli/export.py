@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, run_option, user_errors
+from pipeline.cli.group import main
 
 
 @main.command()

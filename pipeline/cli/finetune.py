@@ -7,8 +7,8 @@ import shlex
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import console, fail
+from pipeline.cli.group import main
 
 
 @main.command()

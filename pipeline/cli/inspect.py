@@ -9,8 +9,8 @@ import click
 from rich.markup import escape
 from rich.tree import Tree
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, user_errors
+from pipeline.cli.group import main
 from pipeline.records import Record
 from pipeline.store import Store
 

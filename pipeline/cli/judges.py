@@ -8,8 +8,8 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, setup_logging, user_errors
+from pipeline.cli.group import main
 
 COLUMNS = (
     "n",

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, run_option, user_errors
+from pipeline.cli.group import main
 from pipeline.cli.score import data_errors, embedder, settings_and_options, source_options
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import (
     EXIT_PENDING,
     console,
@@ -20,6 +19,7 @@ from pipeline.cli.common import (
     signals_noted,
     user_errors,
 )
+from pipeline.cli.group import main
 
 
 @main.command()

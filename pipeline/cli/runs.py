@@ -7,8 +7,8 @@ import json
 import click
 from rich.table import Table
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, user_errors
+from pipeline.cli.group import main
 from pipeline.store import Store
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, run_option, user_errors
+from pipeline.cli.group import main
 
 
 def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:

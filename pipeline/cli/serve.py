@@ -6,8 +6,8 @@ import socket
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import db_option, fail, setup_logging, user_errors
+from pipeline.cli.group import main
 
 
 @main.command()

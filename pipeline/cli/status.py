@@ -8,8 +8,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, err_console, fail, run_option, user_errors
+from pipeline.cli.group import main
 from pipeline.status import read_live_status, run_status
 from pipeline.store import DatabaseInUse, Store
 

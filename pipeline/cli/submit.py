@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import main
 from pipeline.cli.common import console, db_option, fail, user_errors
+from pipeline.cli.group import main
 
 
 @main.command()
