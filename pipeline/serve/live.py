@@ -20,6 +20,7 @@ from pipeline.store.thread import StoreThread
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
+FIRST_S = 0.2
 
 
 class LiveStatus:
@@ -54,7 +55,8 @@ class LiveStatus:
                     self._docs[run_id] = document
             except Exception:  # a failed refresh leaves the last document; the next one tries again
                 log.debug("cannot refresh the status of %s", run_id, exc_info=True)
-            await asyncio.sleep(REFRESH_S)
+            # Until the run has started (its status exists), look again soon.
+            await asyncio.sleep(REFRESH_S if run_id in self._docs else FIRST_S)
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())
