@@ -158,8 +158,8 @@ def main() -> None:
                 started = time.perf_counter()
                 server.client.get(f"/v1/runs/{run_id}/records", params={"limit": 100}).raise_for_status()
                 records.append(time.perf_counter() - started)
-            print(f"while a run writes: status {percentiles(status)}")
-            print(f"                    records {percentiles(records)}")
+            print(f"while a run writes (load {os.getloadavg()[0]:.1f}): status {percentiles(status)}")
+            print(f"{'records':>37} {percentiles(records)}")
         finally:
             server.stop()
 

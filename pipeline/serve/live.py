@@ -1,17 +1,17 @@
 """The status of each running run, kept current in memory.
 
-While a run writes, its status document (the one of `safeset status --json`: a dozen queries over
-the run's records) is computed every REFRESH_S on the reader thread, as `safeset run` refreshes its
-live status file, and status requests answer from the latest one (with `status_at`, when it was
-computed) instead of each computing it anew beside the run's writes. A run that is not running has
-no live entry: its status is computed when asked.
+While a run writes, its document (the status of `safeset status --json`: a dozen queries over the
+run's records; its queue state and sessions, which do not change while it runs) is computed every
+REFRESH_S on a reader thread of its own, as `safeset run` refreshes its live status file, and
+requests answer from the latest one (`status_at` says when it was computed) instead of each computing
+it anew beside the run's writes. A run that is not running has no live entry: its document is
+computed when asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.serve import reads
@@ -20,13 +20,14 @@ from pipeline.store.thread import StoreThread
 
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0
+FIRST_S = 0.2
 
 
 class LiveStatus:
     def __init__(self, reader: Reader):
         self.reader = reader
         self._thread: StoreThread | None = None  # its own, so requests never wait behind a refresh
-        self._docs: dict[str, tuple[dict[str, Any] | None, str]] = {}
+        self._docs: dict[str, dict[str, Any]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
 
     async def start(self) -> None:
@@ -42,18 +43,20 @@ class LiveStatus:
             task.cancel()
         self._docs.pop(run_id, None)
 
-    def get(self, run_id: str) -> tuple[dict[str, Any] | None, str] | None:
-        """(status document or None before the run's first start, when it was computed), if live."""
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run's latest document, if it is running and has started (its status is not None)."""
         return self._docs.get(run_id)
 
     async def _refresh(self, run_id: str) -> None:
         while True:
             try:
-                status = await self._thread.call(lambda s: reads.status_of(s, run_id))
-                self._docs[run_id] = (status, datetime.now(UTC).isoformat(timespec="milliseconds"))
+                document = await self._thread.call(lambda s: reads.run_document(s, run_id))
+                if document["status"] is not None and run_id in self._tasks:
+                    self._docs[run_id] = document
             except Exception:  # a failed refresh leaves the last document; the next one tries again
                 log.debug("cannot refresh the status of %s", run_id, exc_info=True)
-            await asyncio.sleep(REFRESH_S)
+            # Until the run has started (its status exists), look again soon.
+            await asyncio.sleep(REFRESH_S if run_id in self._docs else FIRST_S)
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())

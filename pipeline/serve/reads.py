@@ -83,13 +83,12 @@ def status_of(store: Store, run_id: str) -> dict[str, Any] | None:
     return run_status(store, run_id, stages_of(store.run_config(run_id) or {}))
 
 
-def run_document(store: Store, run_id: str, live: tuple[dict[str, Any] | None, str] | None) -> dict[str, Any]:
-    """The run's status (`live`: as last computed while it runs, with when) with its queue state and
-    sessions."""
+def run_document(store: Store, run_id: str) -> dict[str, Any]:
+    """The run's status (`safeset status --json`; None before its first start), when it was computed,
+    its queue state and its sessions."""
+    status_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     queued = queue.get_run(store, run_id)
-    if live is None or live[0] is None:  # not running, or not refreshed since it started
-        live = (status_of(store, run_id), datetime.now(UTC).isoformat(timespec="milliseconds"))
-    status, status_at = live
+    status = status_of(store, run_id)
     rows = store.con.execute(
         "SELECT session, started_at, ended_at, status FROM sessions WHERE run_id = ? ORDER BY session",
         [run_id],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from pipeline.config import ConfigError
 from pipeline.serve import reads, submit
@@ -46,14 +47,17 @@ async def list_runs(svc: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}")
-async def get_run(run_id: str, svc: ServiceDep) -> dict[str, Any]:
+async def get_run(run_id: str, svc: ServiceDep) -> Response:
     """`status`: the document of `safeset status --json` (null before the run first starts),
     `queue`: its state in the server's queue (null for a run made by the CLI), and `sessions`: each
     time it was started, when, and how it ended. While the run runs, `status` is its live status,
     refreshed every 2 s; `status_at` says when it was computed."""
-    found = await svc.run_id(run_id)
-    live = svc.live.get(found)
-    return await svc.reader.call(lambda s: reads.run_document(s, found, live))
+    document = svc.live.get(run_id)  # a running run named exactly: no query at all
+    if document is None:
+        found = await svc.run_id(run_id)
+        document = await svc.reader.call(lambda s: reads.run_document(s, found))
+    # Encoded as it is (plain JSON data): FastAPI's generic encoder walks the whole document first.
+    return Response(json.dumps(document, default=str), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/events", response_class=StreamingResponse,

@@ -33,8 +33,10 @@ class Served:
     """`safeset serve --db DB` in its own process: `client` (with the token), `kill()` (SIGKILL),
     `stop()` (SIGTERM, waits), `restart()` (the same database and port)."""
 
-    def __init__(self, db: Path, workers: int = 2, token: str | None = TOKEN, host: str = "127.0.0.1"):
+    def __init__(self, db: Path, workers: int = 2, token: str | None = TOKEN, host: str = "127.0.0.1",
+                 env: dict[str, str] | None = None):  # fmt: skip
         self.db, self.workers, self.token, self.host = db, workers, token, host
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = db.parent / f"serve-{self.port}.log"
@@ -48,7 +50,7 @@ class Served:
         env.pop("SAFESET_TOKEN", None)
         if self.token:
             env["SAFESET_TOKEN"] = self.token
-        return env
+        return {**env, **self.extra_env}
 
     def start(self) -> None:
         args = [sys.executable, "-m", "pipeline.cli", "serve", "--db", str(self.db), "--port", str(self.port),

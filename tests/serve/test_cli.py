@@ -65,6 +65,8 @@ def test_the_cli_goes_through_the_server(serve, tmp_path):
     report = safeset("report", "--db", db, "--no-semantic", "--out", str(page), env=AUTH)
     assert report.returncode == 0, report.stderr
     assert page.read_text().startswith("<!DOCTYPE html>") and run_id in page.read_text()
+    cards = served.client.get(f"/v1/runs/{run_id}/scorecards").json()["scorecards"]  # the report scored
+    assert sorted(c["dataset"] for c in cards) == ["core", "edge"] and cards[0]["n"] > 0
 
     served.stop()  # the database is the CLI's again
     status = safeset("status", "--db", db, "--json")
