@@ -37,11 +37,35 @@ FORBIDDEN = {
     # the runner and the status it publishes are handed the stages of their run
     "pipeline.runner": ("pipeline.eval", "pipeline.judges", "pipeline.kinds", "pipeline.cli", "analysis"),
     "pipeline.status": ("pipeline.eval", "pipeline.judges", "pipeline.kinds", "pipeline.cli", "analysis"),
+    # the store is the ground floor of the service: it knows records and rows, nothing that uses them
+    "pipeline.store": (
+        "pipeline.stages",
+        "pipeline.runner",
+        "pipeline.eval",
+        "pipeline.judges",
+        "pipeline.export",
+        "pipeline.serve",
+        "pipeline.cli",
+        "analysis",
+    ),
+    # dataset metrics and the report read the store; no stage, run kind, service or command
+    "analysis": (
+        "pipeline.stages",
+        "pipeline.runner",
+        "pipeline.eval",
+        "pipeline.judges",
+        "pipeline.serve",
+        "pipeline.cli",
+    ),  # fmt: skip
+    "personas": ("pipeline.stages", "pipeline.runner", "pipeline.cli"),
+    # the service uses the layers below it; the CLI is above it (and asks it when it holds a database)
+    "pipeline.serve": ("pipeline.cli",),
+    "pipeline.export": ("pipeline.serve", "pipeline.cli"),
 }
 
-# Known edges (importer, imported) outside this change, to be removed by the lead after the merge; an edge
-# listed here is left out of the cycle search and the layering rules.
-KNOWN: set[tuple[str, str]] = set()  # import edges allowed to break the rules below (none)
+# Edges (importer, imported) allowed to break the rules, left out of the cycle search and the layering
+# rules; each needs a comment saying why. None today.
+KNOWN: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

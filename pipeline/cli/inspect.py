@@ -11,38 +11,8 @@ from rich.tree import Tree
 
 from pipeline.cli.common import console, db_option, fail, user_errors
 from pipeline.cli.group import main
-from pipeline.records import Record
+from pipeline.lineage import LINEAGE, lineage
 from pipeline.store import Store
-
-_LINEAGE = (
-    "stage",
-    "run_id",
-    "category",
-    "tactic",
-    "persona_id",
-    "prompt_name",
-    "prompt_version",
-    "model",
-    "seed",
-    "request_key",
-)
-
-
-def lineage(store: Store, record: Record) -> dict[str, Any]:
-    """The record with its ancestors (recursively), children, stage outcomes and the LLM call."""
-
-    def describe(r: Record, depth: int) -> dict[str, Any]:
-        node: dict[str, Any] = {"id": r.id, **{k: getattr(r, k) for k in _LINEAGE}, "data": r.data}
-        if depth < 32:
-            node["parents"] = [describe(p, depth + 1) for pid in r.parent_ids if (p := store.get(pid))]
-        return node
-
-    out = describe(record, 0)
-    out["children"] = [{"id": c.id, "stage": c.stage} for c in store.children(record.id)]
-    out["outcomes"] = store.item_progress(record.id)
-    if record.request_key:
-        out["llm_call"] = store.cache_entry(record.request_key)
-    return out
 
 
 @main.command()
@@ -95,7 +65,7 @@ def inspect(record_id: str, db_path: str, as_json: bool) -> None:
 
 
 def _label(node: dict[str, Any]) -> str:
-    facts = " ".join(f"{k}={node[k]}" for k in _LINEAGE[2:8] if node.get(k) is not None)
+    facts = " ".join(f"{k}={node[k]}" for k in LINEAGE[2:8] if node.get(k) is not None)
     data = json.dumps(node["data"], ensure_ascii=False)
     data = data if len(data) < 160 else data[:157] + "..."
     return f"[bold]{node['stage']}[/] {node['id']} {escape(facts)}\n{escape(data)}"

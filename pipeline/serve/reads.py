@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pipeline.lineage import lineage
 from pipeline.store import Store
 from pipeline.store import serve_queue as queue
 from pipeline.store.thread import StoreThread
@@ -33,7 +33,7 @@ class Reader:
         await asyncio.to_thread(importlib.import_module, "pipeline.stages.refusals")
 
     async def _cursor_store(self) -> Store:
-        return await self.writer.call(lambda s: Store(s.con.cursor(), s.path, read_only=True))
+        return await self.writer.call(lambda s: s.reader())
 
     async def thread(self) -> StoreThread:
         """A reader thread of its own (the caller shuts it down and closes its store)."""
@@ -56,18 +56,9 @@ class Reader:
             self.quick.store.close()
 
 
-def has_run(store: Store, run_id: str) -> bool:
-    return bool(store.con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone())
-
-
 def find_run(store: Store, given: str) -> str | None:
     """The run id `given` names exactly or by a unique prefix, among submitted and stored runs."""
-    rows = store.con.execute(
-        "SELECT run_id FROM (SELECT run_id FROM serve_runs UNION SELECT run_id FROM runs) "
-        "WHERE starts_with(run_id, ?) ORDER BY run_id",
-        [given],
-    ).fetchall()
-    ids = [r for (r,) in rows]
+    ids = store.runs_starting_with(given)
     if given in ids:
         return given
     return ids[0] if len(ids) == 1 else None
@@ -78,7 +69,7 @@ def status_of(store: Store, run_id: str) -> dict[str, Any] | None:
     from pipeline.kinds import stages_of
     from pipeline.status import run_status
 
-    if not has_run(store, run_id):
+    if not store.has_run(run_id):
         return None
     return run_status(store, run_id, stages_of(store.run_config(run_id) or {}))
 
@@ -89,12 +80,8 @@ def run_document(store: Store, run_id: str) -> dict[str, Any]:
     status_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     queued = queue.get_run(store, run_id)
     status = status_of(store, run_id)
-    rows = store.con.execute(
-        "SELECT session, started_at, ended_at, status FROM sessions WHERE run_id = ? ORDER BY session",
-        [run_id],
-    ).fetchall()
-    sessions = [{"session": n, "started_at": _iso(start), "ended_at": _iso(end), "status": state}
-                for n, start, end, state in rows]  # fmt: skip
+    sessions = [{**s, "started_at": _iso(s["started_at"]), "ended_at": _iso(s["ended_at"])}
+                for s in store.sessions(run_id)]  # fmt: skip
     return {
         "run": run_id,
         "queue": queued.public() if queued else None,
@@ -138,52 +125,22 @@ def records_page(
 ) -> dict[str, Any]:
     """Records in commit order after the cursor `after` (a record's seq): new commits only ever come
     later, so paging is stable while a run writes."""
-    text = filters.get("q")
-    rows = store.con.execute(
-        """
-        SELECT seq, id, stage, parent_ids, persona_id, category, tactic, prompt_name, prompt_version,
-               model, seed, data, created_at
-        FROM records
-        WHERE run_id = ? AND seq > ?
-          AND (?::VARCHAR IS NULL OR stage = ?) AND (?::VARCHAR IS NULL OR category = ?)
-          AND (?::VARCHAR IS NULL OR tactic = ?)
-          AND (?::VARCHAR IS NULL OR json_extract_string(data, '$.verdict') = ?)
-          AND (?::VARCHAR IS NULL OR contains(lower(CAST(data AS VARCHAR)), lower(?)))
-        ORDER BY seq LIMIT ?
-        """,
-        [run_id, after,
-         filters.get("dataset"), filters.get("dataset"), filters.get("category"), filters.get("category"),
-         filters.get("tactic"), filters.get("tactic"), filters.get("verdict"), filters.get("verdict"),
-         text, text, limit + 1],
-    ).fetchall()  # fmt: skip
-    names = ("seq", "id", "stage", "parent_ids", "persona_id", "category", "tactic", "prompt_name",
-             "prompt_version", "model", "seed", "data", "created_at")  # fmt: skip
-    items = []
-    for row in rows[:limit]:
-        item = dict(zip(names, row, strict=True))
-        item["data"] = json.loads(item["data"])
+    rows = store.records_after(run_id, filters, after, limit + 1)
+    items = rows[:limit]
+    for item in items:
         item["created_at"] = item["created_at"].isoformat()
-        items.append(item)
     more = len(rows) > limit
     return {"items": items, "next_cursor": str(items[-1]["seq"]) if more else None}
 
 
 def record_lineage(store: Store, record_id: str) -> dict[str, Any] | None:
     """The record with its lineage chain, as `safeset inspect --json` shows it."""
-    from pipeline.cli.inspect import lineage
-
     record = store.get(record_id)
     return lineage(store, record) if record is not None else None
 
 
 def failures(store: Store, run_id: str, limit: int) -> dict[str, Any]:
-    rows = store.con.execute(
-        "SELECT stage, item_id, reason, attempts, updated_at FROM failures WHERE run_id = ? "
-        "ORDER BY stage, item_id LIMIT ?",
-        [run_id, limit],
-    ).fetchall()
-    names = ("stage", "item_id", "reason", "attempts", "updated_at")
-    items = [dict(zip(names, r, strict=True)) for r in rows]
+    items = store.failed_items(run_id, limit)
     for item in items:
         item["updated_at"] = item["updated_at"].isoformat()
     return {"by_reason": store.failure_reasons(run_id), "items": items}

@@ -35,6 +35,7 @@ from pipeline.store.rows import (
     utc_now,
 )
 from pipeline.store.run_queries import RunQueries
+from pipeline.store.serve_reads import ServeQueries
 
 
 class StoreError(Exception):
@@ -94,7 +95,7 @@ _RECORD_SELECT = ", ".join(RECORD_COLUMNS)
 _R_RECORD_SELECT = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
 
 
-class Store(DatasetQueries, ResultQueries, RunQueries):
+class Store(DatasetQueries, ResultQueries, RunQueries, ServeQueries):
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
         self.con = con
         self.path = path
@@ -138,6 +139,11 @@ class Store(DatasetQueries, ResultQueries, RunQueries):
             con.close()
             raise
         return cls(con, path, read_only)
+
+    def reader(self) -> Store:
+        """A read-only Store on a cursor of this connection: its own transactions, committed data only
+        (for a thread that reads while another writes)."""
+        return Store(self.con.cursor(), self.path, read_only=True)
 
     def close(self) -> None:
         self.con.close()

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from pipeline.cli import main
-from pipeline.cli.inspect import lineage
 from pipeline.config import ConfigError, validate_config
 from pipeline.datasets import OverrefusalAlignRow, OverrefusalTestRow
+from pipeline.lineage import lineage
 from pipeline.records import Record, derive_seed
 from pipeline.stage import StageInputError
 from pipeline.stages import STAGES
