@@ -18,10 +18,18 @@ COLUMNS = ("n", "failed", "refusal_prefix", "refusal_judge", "over_refusal", "co
 @main.command(name="eval")
 @click.argument("config", type=click.Path(dir_okay=False))
 @db_option
+@click.option(
+    "--endpoint", metavar="URL", help="Evaluate a model on this OpenAI-compatible server (with --model)."
+)
+@click.option(
+    "--model", metavar="NAME", help="The target model (with --endpoint: the name to ask the server for)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every metric row as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @user_errors
-def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
+def eval_(
+    config: str, db_path: str, endpoint: str | None, model: str | None, as_json: bool, verbose: bool
+) -> None:
     """Evaluate the target models of CONFIG on its eval sets (benchmarks such as XSTest, HarmBench and
     OR-Bench, test splits of generated datasets, files of your own). Answers and verdicts are cached
     and stored like any run's records (the same command resumes); the metrics go to the eval_results
@@ -31,6 +39,7 @@ def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
     Examples:
       safeset eval configs/eval_xstest.yaml
       safeset eval configs/eval_xstest.yaml --db data/evals.duckdb --json
+      safeset eval configs/eval_xstest.yaml --endpoint http://localhost:8000/v1 --model my-sft-model
     """
     setup_logging(verbose)
     from pipeline.cli.progress import RichProgress
@@ -40,7 +49,7 @@ def eval_(config: str, db_path: str, as_json: bool, verbose: bool) -> None:
     from pipeline.store import Store
 
     try:
-        outcome = run_eval(config, db_path, progress=RichProgress(console))
+        outcome = run_eval(config, db_path, RichProgress(console), endpoint=endpoint, model=model)
     except RunInterrupted:
         fail(f"interrupted; finished answers are kept. Resume with: safeset eval {config}", code=130)
     except SourceError as exc:

@@ -74,8 +74,12 @@ class EvalConfig(BaseModel):
         }
 
 
-def load_eval_config(path: str | Path) -> tuple[EvalConfig, RunPlan]:
-    """Read and validate an eval config; raises ConfigError naming each problem's field."""
+def load_eval_config(
+    path: str | Path, *, endpoint: str | None = None, model: str | None = None
+) -> tuple[EvalConfig, RunPlan]:
+    """Read and validate an eval config; raises ConfigError naming each problem's field. `endpoint` +
+    `model` make the target one model on that OpenAI-compatible server; `model` alone replaces the
+    target's model (of every target), keeping its backend. The judge is left as configured."""
     source = str(path)
     try:
         raw = yaml.safe_load(Path(path).read_text())
@@ -85,8 +89,25 @@ def load_eval_config(path: str | Path) -> tuple[EvalConfig, RunPlan]:
         raise ConfigError(source, [f"cannot read it as YAML: {exc}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError(source, ["the top level must be a mapping; see configs/eval_xstest.yaml"])
+    if endpoint is not None and model is None:
+        raise ConfigError(source, ["--endpoint needs --model: the model name to ask the server for"])
+    if model is not None:
+        raw["roles"] = _target_overridden(raw.get("roles"), endpoint, model)
     try:
         config = EvalConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(source, describe(exc, EvalConfig)) from None
     return config, validate_config(config.run_config(), source, stages=EVAL_STAGES)
+
+
+def _target_overridden(roles: Any, endpoint: str | None, model: str) -> Any:
+    if not isinstance(roles, dict):
+        return roles  # validation names the problem
+    if endpoint is not None:
+        return {**roles, "target": {"backend": "openai", "model": model, "base_urls": [endpoint]}}
+    targets = roles.get("target")
+    if isinstance(targets, dict):
+        return {**roles, "target": {**targets, "model": model}}
+    if isinstance(targets, list):
+        return {**roles, "target": [{**t, "model": model} if isinstance(t, dict) else t for t in targets]}
+    return roles

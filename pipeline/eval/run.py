@@ -24,9 +24,14 @@ class EvalOutcome:
 
 
 def run_eval(
-    config_path: str | Path, db_path: str | Path, progress: ProgressSink | None = None
+    config_path: str | Path,
+    db_path: str | Path,
+    progress: ProgressSink | None = None,
+    *,
+    endpoint: str | None = None,
+    model: str | None = None,
 ) -> EvalOutcome:
-    config, plan = load_eval_config(config_path)
+    config, plan = load_eval_config(config_path, endpoint=endpoint, model=model)
     store = Store.open(db_path)
     try:
         for name, spec in config.sets.items():  # a set that cannot be read fails before anything is written

@@ -318,3 +318,42 @@ def test_the_embedding_refusal_classifier_scores_answers(chat_server, write_conf
     assert row["n"] == 2 and row["over_refusal"] == row["refusal_embedding"] == pytest.approx(
         mean(scores.values())
     )
+
+
+def test_endpoint_and_model_point_the_target_at_another_server(
+    chat_server, write_config, db_path, xstest_sample
+):
+    served = chat_server(script=script, models=("strict",))
+    config = {
+        "name": "override",
+        # the configured target is unreachable: only the override can answer
+        "roles": {"target": {"backend": "openai", "model": "t", "base_urls": ["http://127.0.0.1:9/v1"]}},
+        "sets": {"xstest": {"benchmark": "xstest", "source": str(xstest_sample[0])}},
+        "refusal": [{"kind": "prefix"}],
+    }
+    path = write_config(config, "eval.yaml")
+    args = ["eval", str(path), "--db", str(db_path), "--json"]
+    result = CliRunner().invoke(main, [*args, "--endpoint", served.url, "--model", "strict"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {r["target"] for r in rows} == {"strict"}
+    overall = {r["metric"]: r["value"] for r in rows if r["grouping"] == "all" and r["set"] == "xstest"}
+    assert overall["failed"] == 0 and overall["over_refusal"] == 1.0  # "strict" refuses everything
+
+    missing = CliRunner().invoke(main, [*args, "--endpoint", served.url])
+    assert missing.exit_code == 2 and "--endpoint needs --model" in missing.output
+
+
+def test_model_alone_renames_every_target_and_keeps_its_backend(write_config):
+    config = {
+        "name": "e",
+        "roles": {"target": [{"backend": "hf", "model": "a"}, {"backend": "openai", "model": "b"}],
+                  "judge": {"backend": "openai", "model": "j"}},
+        "sets": {"x": {"benchmark": "xstest"}},
+    }  # fmt: skip
+    loaded, _ = load_eval_config(write_config(config), model="mine")
+    assert [(t.backend, t.model) for t in loaded.roles.resolve("target")] == [
+        ("hf", "mine"),
+        ("openai", "mine"),
+    ]
+    assert loaded.roles.resolve("judge")[0].model == "j"
