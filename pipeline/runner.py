@@ -29,8 +29,9 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import RunPlan
 from pipeline.context import RunContext
+from pipeline.llm.backend_set import BackendSet
 from pipeline.llm.cache import CallCache
-from pipeline.llm.client import LLMPool, SharedBackends, UsageBook, start_item
+from pipeline.llm.client import LLMPool, UsageBook, start_item
 from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import redact_text
 from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure
@@ -82,7 +83,7 @@ class Host:
     backends to its host; the host stops it with `Runner.stop()`."""
 
     db: StoreThread
-    backends: SharedBackends
+    backends: BackendSet
 
 
 @dataclass
@@ -164,8 +165,8 @@ class Runner:
         db = self.host.db if self.host else StoreThread(self.store)
         cache = CallCache(db)
         usage = UsageBook(self.run_id)
-        shared = self.host.backends if self.host else None
-        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages, shared)
+        backends = self.host.backends if self.host else None
+        pool = LLMPool(self.plan.config.roles, cache, usage, self.outages, backends)
         context = RunContext(self.run_id, self.plan.config.seed, pool, db, self.plan.config.roles.embedder)
         self._install_signal_handlers()  # first of all: Ctrl-C works while sources are planned
         if self._stopping:  # a signal came before the loop's handlers

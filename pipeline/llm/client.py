@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from contextvars import ContextVar
-from typing import Protocol
 
 from pydantic import BaseModel
 
-from pipeline.llm.backends import Backend, create_backend
+from pipeline.llm.backend_set import BackendSet
+from pipeline.llm.backends import Backend
 from pipeline.llm.cache import CallCache
 from pipeline.llm.outage import DEFAULT_OUTAGE_LIMIT_S, OutageBoard
 from pipeline.llm.parsing import parse_answer, strict_schema
 from pipeline.llm.roles import LLM_ROLES, Price, RoleConfig, Roles
 from pipeline.llm.types import ChatRequest, Completion, LLMFailure, Result, Unreachable
-from pipeline.records import canonical_json, derive_seed
+from pipeline.records import derive_seed
 from pipeline.store import UsageDelta
 
 # The first attempt of the item whose task is running: the LLM attempts it spent in earlier sessions
@@ -38,10 +38,6 @@ def start_item(spent_attempts: int) -> None:
 
 def first_attempt() -> int:
     return _FIRST_ATTEMPT.get()
-
-
-class SharedBackends(Protocol):
-    def backend(self, config: RoleConfig) -> Backend: ...
 
 
 class UsageBook:
@@ -167,10 +163,9 @@ class LLMClient:
 
 
 class LLMPool:
-    """The backends of a run, one per distinct role config, shared by every stage that uses it
-    (so an endpoint has one concurrency limit however many stages call it). `shared`, from a process
-    that drives several runs (safeset serve), hands out backends shared across runs instead; the pool
-    then leaves closing them to it."""
+    """The LLM clients of a run's stages, over its backends (pipeline/llm/backend_set.py). `backends`,
+    from a process that drives several runs (safeset serve), are shared across runs; the pool then
+    leaves closing them to that process."""
 
     def __init__(
         self,
@@ -178,14 +173,14 @@ class LLMPool:
         cache: CallCache,
         usage: UsageBook,
         outages: OutageBoard | None = None,
-        shared: SharedBackends | None = None,
+        backends: BackendSet | None = None,
     ):
         self.roles = roles
         self.cache = cache
         self.usage = usage
         self.outages = outages or OutageBoard(DEFAULT_OUTAGE_LIMIT_S)
-        self.shared = shared
-        self._backends: dict[str, Backend] = {}
+        self.backends = backends or BackendSet()
+        self._owns_backends = backends is None
 
     def clients(self, role: str, stage: str) -> list[LLMClient]:
         if role not in LLM_ROLES:
@@ -193,19 +188,14 @@ class LLMPool:
         configs = self.roles.resolve(role)
         if not configs:
             raise ValueError(f"stage {stage!r} needs the {role} role; set roles.{role} or roles.default")
-        return [LLMClient(self._backend(c), c, self.cache, self.usage, stage, self.outages) for c in configs]
+        return [
+            LLMClient(self.backends.backend(c), c, self.cache, self.usage, stage, self.outages)
+            for c in configs
+        ]
 
     def client(self, role: str, stage: str) -> LLMClient:
         return self.clients(role, stage)[0]
 
-    def _backend(self, config: RoleConfig) -> Backend:
-        if self.shared is not None:
-            return self.shared.backend(config)
-        key = canonical_json(config.model_dump(mode="json"))
-        if key not in self._backends:
-            self._backends[key] = create_backend(config)
-        return self._backends[key]
-
     async def aclose(self) -> None:
-        for backend in self._backends.values():
-            await backend.aclose()
+        if self._owns_backends:
+            await self.backends.aclose()

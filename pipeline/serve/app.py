@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import __version__
+from pipeline.llm.backend_set import BackendSet
 from pipeline.llm.roles import redact_text
 from pipeline.runner import Host
 from pipeline.serve import info, routes_exports, routes_records, routes_runs
-from pipeline.serve.backends import ServerBackends
 from pipeline.serve.exports import ExportJobs
 from pipeline.serve.live import LiveStatus
 from pipeline.serve.reads import Reader
@@ -44,7 +44,7 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
         db = StoreThread(store)
         reader = Reader(db)
         await reader.start()
-        backends, changes = ServerBackends(), Changes(asyncio.get_running_loop())
+        backends, changes = BackendSet(across_models=True), Changes(asyncio.get_running_loop())
         live = LiveStatus(reader)
         await live.start()
         workers = RunWorkers(settings, store, db, Host(db, backends), changes, live)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from pipeline.llm.backend_set import BackendSet
 from pipeline.serve import reads
-from pipeline.serve.backends import ServerBackends
 from pipeline.serve.exports import ExportJobs
 from pipeline.serve.live import LiveStatus
 from pipeline.serve.reads import Reader
@@ -24,7 +24,7 @@ class Service:
     store: Store  # the writer: used only on `db`, its thread
     db: StoreThread
     reader: Reader
-    backends: ServerBackends
+    backends: BackendSet
     changes: Changes
     workers: RunWorkers
     live: LiveStatus
