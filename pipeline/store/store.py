@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from pipeline.records import Record
 from pipeline.store import migrations
+from pipeline.store.browse import BrowseQueries
 from pipeline.store.dataset_rows import DatasetQueries
 from pipeline.store.results import ResultQueries
 from pipeline.store.reviews import ReviewQueries
@@ -96,7 +97,7 @@ _RECORD_SELECT = ", ".join(RECORD_COLUMNS)
 _R_RECORD_SELECT = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
 
 
-class Store(DatasetQueries, ResultQueries, ReviewQueries, RunQueries):
+class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQueries):
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
         self.con = con
         self.path = path
