@@ -66,7 +66,7 @@ class RunRow {
     this.cells = Object.fromEntries(["state", "stages", "rate", "eta", "cost", "failures"].map((k) => [k, h("td", { class: k })]));
     this.tr = h("tr", { "data-run": id },
       h("td", {}, h("a", { href: `#/browse/${encodeURIComponent(id)}` }, id)),
-      h("td", {}, run.name || "–"),
+      h("td", { class: "name" }, run.name || "–"),
       this.cells.state, this.cells.stages, this.cells.rate, this.cells.eta, this.cells.cost, this.cells.failures,
       h("td", {},
         this.button("stop", "Stop"), this.button("resume", "Resume"), this.button("retry", "Retry failed"),
@@ -88,8 +88,12 @@ class RunRow {
   }
 
   showState(state, reason) {
-    this.cells.state.replaceChildren(state, reason ? h("div", { class: "reason" }, reason) : null);
+    this.cells.state.replaceChildren(h("span", {}, state, reason ? h("div", { class: "reason" }, reason) : null));
     this.tr.dataset.state = state;
+    const active = ACTIVE.includes(state);
+    for (const button of this.tr.querySelectorAll("button[data-action]")) {
+      button.disabled = button.dataset.action === "stop" ? !active : active || !this.run.queue;
+    }
   }
 
   async refresh() {
@@ -131,9 +135,9 @@ class RunRow {
       if (busy) return;
       busy = true;
       try { await this.refresh(); } finally { busy = false; }
-    }, async (end) => {
+    }, (end) => {
       this.showState(end.state, end.reason);
-      await this.refresh();
+      this.onChange(); // the run's name and final figures
     });
   }
 
