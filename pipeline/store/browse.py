@@ -14,7 +14,7 @@ import duckdb
 
 from pipeline.store.reviews import LATEST
 
-# Filters of the browser: name -> the column of the browsed rows it compares with equality.
+# Filters of the browser: columns of the browsed rows compared with equality ('-' matches a null).
 FILTERS = ("category", "judged_category", "agreement", "tactic", "persona_id", "review")
 ROW_COLUMNS = ("seq", "id", "category", "judged_category", "agreement", "tactic", "persona_id", "review",
                "reviewer", "data")  # fmt: skip
@@ -27,11 +27,18 @@ _ROWS = f"""
     FROM records r LEFT JOIN {LATEST} v ON v.record_id = r.id
     WHERE r.run_id = ? AND r.stage = ?
 """
-_WHERE = " AND ".join(f"(?::VARCHAR IS NULL OR {name} = ?)" for name in FILTERS)
-_FILTERED = (
-    f"WITH browsed AS ({_ROWS}), filtered AS (SELECT * FROM browsed WHERE {_WHERE} "
-    "AND (?::VARCHAR IS NULL OR contains(lower(CAST(data AS VARCHAR)), lower(?))))"
-)
+FACET_MAX = 100  # values counted per filter, the most frequent first (a run has thousands of personas)
+
+
+def _filtered(filters: dict[str, str | None]) -> tuple[str, list[Any]]:
+    """The browsed rows under the filters that are set (FILTERS and `q`), and their parameters."""
+    where = [f"coalesce({name}, '-') = ?" for name in FILTERS if filters.get(name)]  # '-': none
+    params: list[Any] = [filters[name] for name in FILTERS if filters.get(name)]
+    if filters.get("q"):
+        where.append("contains(lower(CAST(data AS VARCHAR)), lower(?))")
+        params.append(filters["q"])
+    condition = " AND ".join(where) or "TRUE"
+    return f"WITH browsed AS ({_ROWS}), filtered AS (SELECT * FROM browsed WHERE {condition})", params
 
 
 class BrowseQueries:
@@ -43,22 +50,21 @@ class BrowseQueries:
         self, run_id: str, dataset: str, filters: dict[str, str | None], offset: int, limit: int
     ) -> dict[str, Any]:
         """Rows `offset`.. `offset + limit` (in commit order) of the run's `dataset` that pass `filters`
-        (FILTERS and `q`, text anywhere in the record; None: any), with `total` and `counts`: {filter:
-        {value: rows}} over the filtered rows."""
-        params: list[Any] = [run_id, dataset]
-        for name in FILTERS:
-            params += [filters.get(name), filters.get(name)]
-        params += [filters.get("q"), filters.get("q")]
+        (FILTERS and `q`, text anywhere in the record; None or empty: any), with `total` and `counts`:
+        {filter: {value: rows}} over the filtered rows (the FACET_MAX most frequent values of each)."""
+        filtered, params = _filtered(filters)
+        params = [run_id, dataset, *params]
         rows = self.con.execute(
-            f"{_FILTERED} SELECT {', '.join(ROW_COLUMNS)} FROM filtered ORDER BY seq LIMIT ? OFFSET ?",
+            f"{filtered} SELECT {', '.join(ROW_COLUMNS)} FROM filtered ORDER BY seq LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
         sets = ", ".join(f"({name})" for name in FILTERS)
         groups = ", ".join(f"GROUPING({name})" for name in FILTERS)
         grouped = self.con.execute(
-            f"{_FILTERED} SELECT {', '.join(FILTERS)}, [{groups}], count(*) FROM filtered "
-            f"GROUP BY GROUPING SETS ({sets}, ())",
-            params,
+            f"{filtered} SELECT * FROM (SELECT {', '.join(FILTERS)}, [{groups}] AS grouping, count(*) AS n "
+            f"FROM filtered GROUP BY GROUPING SETS ({sets}, ())) "
+            "QUALIFY row_number() OVER (PARTITION BY grouping ORDER BY n DESC) <= ?",
+            [*params, FACET_MAX],
         ).fetchall()
         counts: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
         total = 0

@@ -42,6 +42,8 @@ def test_the_browser_pages_and_filters_in_the_database_with_counts(served):
     edge = rows(served, "edge", tactic="roleplay", persona_id="persona-1")
     assert edge["total"] and all(r["tactic"] == "roleplay" and r["persona_id"] == "persona-1"
                                  for r in edge["items"])  # fmt: skip
+    assert rows(served, tactic="-")["total"] == 30  # '-': no tactic, as the counts name it
+    assert rows(served)["counts"]["tactic"] == {"-": 30}
     found = rows(served, q="PLACEHOLDER REQUEST 7 ")
     assert [r["data"]["instruction"] for r in found["items"]] == ["placeholder request 7 in S1"]
 

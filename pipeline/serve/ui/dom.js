@@ -37,5 +37,5 @@ export function select(name, label, counts, chosen, onchange) {
     h("select", { name, onchange },
       h("option", { value: "" }, "any"),
       options.map(([value, n]) => h("option", { value, selected: value === chosen }, `${value} (${n})`)),
-      chosen && !(chosen in (counts || {})) ? h("option", { value: chosen, selected: true }, `${chosen} (0)`) : null));
+      chosen && !(chosen in (counts || {})) ? h("option", { value: chosen, selected: true }, chosen) : null));
 }
