@@ -44,6 +44,9 @@ def test_the_browser_pages_and_filters_in_the_database_with_counts(served):
                                  for r in edge["items"])  # fmt: skip
     assert rows(served, tactic="-")["total"] == 30  # '-': no tactic, as the counts name it
     assert rows(served)["counts"]["tactic"] == {"-": 30}
+    assert rows(served, q="IN s10")["total"] == 10  # case-blind
+    assert rows(served, q=".*")["total"] == 0  # literal
+    assert rows(served, q="request 1 in S1(")["total"] == 0
     found = rows(served, q="PLACEHOLDER REQUEST 7 ")
     assert [r["data"]["instruction"] for r in found["items"]] == ["placeholder request 7 in S1"]
 
