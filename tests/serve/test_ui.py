@@ -152,3 +152,50 @@ def test_record_text_that_holds_html_renders_as_text(serve, browser, tmp_path):
     assert page.query_selector("#main script, #main img, #main b") is None
     assert page.evaluate("window.pwned") is None
     page.screenshot(path=tmp_path / "07-hostile.png", full_page=True)
+
+
+def made(stage: str, data: dict, *parents: Record) -> Record:
+    ids = tuple(p.id for p in parents)
+    record_id = Record.make_id(RUN, stage, ids, data)
+    return Record(id=record_id, run_id=RUN, stage=stage, parent_ids=ids, data=data, category="S2")
+
+
+def test_an_evorefuse_record_shows_its_tree_back_to_the_seeds(serve, browser, tmp_path):
+    """Two seeds, a mutation of each, their recombination, and the test prompt it became: each step with
+    its strategy, verdict, reason and fitness terms, as the evolve stage stores them."""
+    seeds = [made("overrefusal_seeds", {"instruction": f"seed question {i}"}) for i in (1, 2)]
+    step = {"iteration": 1, "verdict": "safe", "harmless_reason": "it asks about a game", "fitness": -0.5,
+            "refusal_term": -0.25, "confidence_term": -0.25}  # fmt: skip
+    mutation = {**step, "operation": "mutation"}
+    mutated = [
+        made("evolve", {**mutation, "strategy": f"strategy-{i}", "instruction": f"mutated {i}"}, seed)
+        for i, seed in enumerate(seeds)
+    ]
+    crossed = made("evolve", {**step, "iteration": 2, "operation": "recombination", "strategy": None,
+                              "instruction": "recombined", "fitness": -0.1}, *mutated)  # fmt: skip
+    final = {"instruction": "recombined", "seed_instruction": "seed question 1", "harmless_reason": "a game",
+             "refusal_rate": 0.5, "refusal_rates": {"m": 0.5}, "fitness": -0.1}  # fmt: skip
+    test_record = made("overrefusal_test", final, crossed)
+    db = tmp_path / "evo.duckdb"
+    store = Store.open(db)
+    store.ensure_run(RUN, "made", {"name": "made", "seed": 7, "stages": {}}, 7, None, "test")
+    store.commit(CommitBatch(records=[*seeds, *mutated, crossed, test_record]))
+    store.close()
+    served = serve(db)
+    page = signed_in(browser, served, tmp_path)
+    page.goto(f"{served.url}/#/record/{test_record.id}")
+    page.wait_for_selector("#lineage .node")
+    stages = page.eval_on_selector_all("#lineage .node", "els => els.map(e => e.dataset.stage)")
+    assert stages == [
+        "overrefusal_test",
+        "evolve",
+        "evolve",
+        "overrefusal_seeds",
+        "evolve",
+        "overrefusal_seeds",
+    ]
+    tree = page.inner_text("#lineage")
+    for shown in ("recombination", "mutation", "strategy-0", "strategy-1", "safe", "it asks about a game",
+                  "refusal_term", "confidence_term", "-0.25", "seed question 2"):  # fmt: skip
+        assert shown in tree, shown
+    page.screenshot(path=tmp_path / "08-evorefuse.png", full_page=True)
