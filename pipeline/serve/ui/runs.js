@@ -28,8 +28,8 @@ export async function renderRuns(main) {
   for (const run of runs) {
     const row = new RunRow(run, options, exportsBox, renderAgain);
     body.append(row.tr);
-    await row.refresh();
     if (ACTIVE.includes(run.queue?.state)) streams.push(row.follow());
+    else await row.refresh().catch((error) => row.showState("unreadable", error.message));
   }
 
   function renderAgain() {
