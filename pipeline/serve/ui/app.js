@@ -11,19 +11,24 @@ import { renderRuns } from "./runs.js";
 
 const pages = { runs: renderRuns, browse: renderBrowse, record: renderRecord, review: renderReview };
 let cleanup = null;
+let shown = 0; // the route on screen: a page that finishes loading after the next one started is undone
 
 export function route() {
+  const mine = ++shown;
   const [path, search] = (location.hash.slice(1) || "/runs").split("?");
   const [, page, id] = path.split("/");
   if (cleanup) cleanup();
   cleanup = null;
-  const main = document.getElementById("main");
-  main.replaceChildren();
+  const main = document.createElement("div"); // a page still loading after the next one started writes here
+  document.getElementById("main").replaceChildren(main);
   show("");
   const render = pages[page] || renderRuns;
   Promise.resolve(render(main, decodeURIComponent(id || ""), new URLSearchParams(search || "")))
-    .then((done) => { cleanup = done || null; })
-    .catch((error) => show(error.message, true));
+    .then((done) => {
+      if (mine === shown) cleanup = done || null;
+      else if (done) done();
+    })
+    .catch((error) => { if (mine === shown) show(error.message, true); });
 }
 
 window.addEventListener("hashchange", route);
