@@ -32,6 +32,11 @@ from pipeline.cli.group import main
 @click.option("--push-to-hub", "repo", metavar="REPO", help="Also upload to this hub dataset repo.")
 @click.option("--public", is_flag=True, help="Make the hub repo public (default: private).")
 @click.option("--gated", type=click.Choice(["auto", "manual"]), help="Ask users to accept terms on the hub.")
+@click.option(
+    "--reviewed-only",
+    is_flag=True,
+    help="Leave out rows nobody reviewed by hand (rejected rows are always left out, edits always applied).",
+)
 @user_errors
 def export(
     db_path: str,
@@ -43,6 +48,7 @@ def export(
     repo: str | None,
     public: bool,
     gated: str | None,
+    reviewed_only: bool,
 ) -> None:
     """Export a run's datasets (core, edge, overrefusal_test, overrefusal_align) with train/test splits
     stratified by category, a dataset card (README.md) and a manifest (export.json).
@@ -63,7 +69,7 @@ def export(
     server = served_by(db_path)
     if server is not None:  # `safeset serve` holds the database: the server exports, with its HF_TOKEN
         options = {"format": fmt, "test_fraction": test_fraction, "license": license_, "gated": gated,
-                   "push_to_hub": repo, "public": public}  # fmt: skip
+                   "push_to_hub": repo, "public": public, "reviewed_only": reviewed_only}  # fmt: skip
         try:
             job = server.export(run_id, out, options)
         except ExportError as exc:
@@ -76,7 +82,14 @@ def export(
         return
     try:
         manifest = export_run(
-            db_path, out, fmt, run=run_id, test_fraction=test_fraction, license=license_, gated=gated
+            db_path,
+            out,
+            fmt,
+            run=run_id,
+            test_fraction=test_fraction,
+            license=license_,
+            gated=gated,
+            reviewed_only=reviewed_only,
         )
         for name, part in manifest["parts"].items():
             counts = ", ".join(f"{n} {split}" for split, n in part["rows"].items())

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from analysis import scorecard
+from pipeline.export.review_stats import review_stats
 from pipeline.export.rows import SPLITS
 from pipeline.refusal_accounting import refusal_accounting, refusal_advice
 from pipeline.store import Store
@@ -66,6 +67,7 @@ def card_stats(store: Store, run_id: str, queries: dict[str, DatasetQuery]) -> d
     stats["judges"] = store.judge_results(models=store.run_models(run_id))
     stats["refusals"] = refusal_accounting(store, run_id)
     stats["lineage"] = _lineage(store, run_id)
+    stats["reviews"] = review_stats(store, run_id, list(queries))
     return stats
 
 
@@ -180,6 +182,38 @@ def _refusals(refusals: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def _reviews(reviews: dict[str, Any], reviewed_only: bool) -> list[str]:
+    title = "## Review by hand"
+    if not reviews:
+        return [title, "Nobody reviewed this run's records by hand (the web UI of `safeset serve` does)."]
+    kept = "only rows a reviewer accepted or edited" if reviewed_only else "every row not rejected"
+    sections = [
+        title,
+        f"Reviewers read records in the web UI of `safeset serve`. This export holds {kept}, with the "
+        "edits of the latest review applied. Coverage of the records of the run:",
+        _table(
+            ["dataset", "records", "reviewed", "coverage", "rejected", "edited"],
+            [[d, c["records"], c["reviewed"], f"{c['reviewed'] / c['records']:.0%}" if c["records"] else "-",
+              c["rejected"], c["edited"]] for d, c in reviews["coverage"].items()],
+        ),
+        "Rejection rate per intended category, over the reviewed records:",
+        _table(
+            ["category", "reviewed", "rejected", "rate"],
+            [[c, v["reviewed"], v["rejected"], f"{v['rate']:.0%}"] for c, v in reviews["categories"].items()],
+        ),
+    ]  # fmt: skip
+    if reviews["agreement"]:
+        sections += [
+            "Agreement of reviewers who decided on the same records (Cohen's kappa over accept / reject / "
+            "edit):",
+            _table(
+                ["reviewers", "records", "kappa"],
+                [[a["reviewers"], a["records"], _number(a["kappa"])] for a in reviews["agreement"]],
+            ),
+        ]
+    return sections
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "-"
@@ -225,6 +259,7 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], license: str) -> str:
     sections += _scorecards(stats["scorecards"])
     sections += _judges(stats["judges"])
     sections += _refusals(stats.get("refusals") or {})
+    sections += _reviews(stats.get("reviews") or {}, manifest.get("reviewed_only", False))
     sections += [
         "## Models and prompts",
         "Every record names the prompt template (and version) and the model that made it:",

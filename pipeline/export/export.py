@@ -50,8 +50,11 @@ def export_run(
     gated: str | None = None,
     batch_size: int = 10_000,
     store: Store | None = None,
+    reviewed_only: bool = False,
 ) -> dict[str, Any]:
-    """Export the datasets of `run` (default: the latest) and return the manifest. `store`: read this
+    """Export the datasets of `run` (default: the latest) and return the manifest. Reviews by hand are
+    honoured: rows rejected by their latest review are left out, edits applied, and with
+    `reviewed_only` rows nobody reviewed are left out too. `store`: read this
     open store (a cursor of the server that holds the database) instead of opening `db_path`; the
     database's memory settings are then left as they are."""
     if fmt not in FORMATS:
@@ -67,7 +70,7 @@ def export_run(
         staging = make_staging(out)
         try:
             manifest = _write(store, staging, run_id, fmt, chosen, exported, test_fraction, batch_size,
-                              license, gated, bound_memory=given is None)  # fmt: skip
+                              license, gated, reviewed_only, bound_memory=given is None)  # fmt: skip
         except BaseException as exc:
             discard(staging)
             if isinstance(exc, OSError):
@@ -117,6 +120,7 @@ def _write(
     batch_size: int,
     license: str,
     gated: str | None,
+    reviewed_only: bool,
     bound_memory: bool = True,
 ) -> dict[str, Any]:
     """Write every file of the export into `staging`; returns the manifest (written last)."""
@@ -132,9 +136,10 @@ def _write(
         "run_id": run_id,
         "seed": store.run_seed(run_id),
         "test_fraction": test_fraction,
+        "reviewed_only": reviewed_only,
         "parts": {},
     }
-    queries = {d: store.dataset_query(run_id, d, test_fraction) for d in exported}
+    queries = {d: store.dataset_query(run_id, d, test_fraction, reviewed_only) for d in exported}
     for part in chosen:
         manifest["parts"][part.name] = _write_part(
             store, part, fmt, staging, queries[part.dataset], batch_size

@@ -23,7 +23,7 @@ from pipeline import __version__
 from pipeline.llm.backend_set import BackendSet
 from pipeline.llm.roles import redact_text
 from pipeline.runner import Host
-from pipeline.serve import info, routes_exports, routes_records, routes_runs
+from pipeline.serve import info, routes_browse, routes_exports, routes_records, routes_runs, ui
 from pipeline.serve.exports import ExportJobs
 from pipeline.serve.live import LiveStatus
 from pipeline.serve.reads import Reader
@@ -75,8 +75,9 @@ def create_app(settings: ServeSettings, store: Store) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _internal_error)
-    for module in (routes_runs, routes_records, routes_exports):
+    for module in (routes_runs, routes_records, routes_exports, routes_browse):
         app.include_router(module.router)
+    ui.mount(app)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -41,6 +41,7 @@ class ExportOptions(BaseModel):
         description="also upload to this hub dataset repo, with the server's HF_TOKEN",
     )  # fmt: skip
     public: bool = False
+    reviewed_only: bool = Field(default=False, description="leave out rows nobody reviewed by hand")
 
 
 class ExportJobs:
@@ -81,6 +82,7 @@ class ExportJobs:
                 lambda store: export_run(
                     self.settings.db, out, options.format, run=run_id, test_fraction=options.test_fraction,
                     license=options.license, gated=options.gated, store=store,
+                    reviewed_only=options.reviewed_only,
                 )
             )  # fmt: skip
             url = None

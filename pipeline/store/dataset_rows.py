@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.datasets import DATASETS
+from pipeline.store.reviews import reviewed_source
 
 LINEAGE = (
     "id", "run_id", "category", "tactic", "persona_id", "prompt_name", "prompt_version", "model", "seed",
@@ -105,13 +106,17 @@ class DatasetQueries:
     def run_seed(self, run_id: str) -> int:
         return self.con.execute("SELECT seed FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
 
-    def dataset_query(self, run_id: str, dataset: str, test_fraction: float) -> DatasetQuery:
-        """The dataset's rows, each with its split: a plain scan (no sort, no join). The export orders
-        them by id, so identical runs export identical files whatever order their records were
-        committed in."""
+    def dataset_query(
+        self, run_id: str, dataset: str, test_fraction: float, reviewed_only: bool = False
+    ) -> DatasetQuery:
+        """The dataset's rows as reviewed (rejected ones left out, edits applied; with `reviewed_only`
+        unreviewed ones left out too), each with its split: a scan joined to the latest reviews, no
+        sort. The export orders them by id, so identical runs export identical files whatever order
+        their records were committed in."""
         model = DATASETS[dataset]
         key = f"{self.run_seed(run_id)}:"
-        thresholds = self._thresholds(run_id, dataset, key, test_fraction)
+        source = reviewed_source(reviewed_only)
+        thresholds = self._thresholds(source, run_id, dataset, key, test_fraction)
         split, params = "'train'", []
         if thresholds:
             cases = " ".join("WHEN ? THEN ?::UHUGEINT" for _ in thresholds)
@@ -125,16 +130,15 @@ class DatasetQueries:
             ]
         extracted = [_column(name, field.annotation) for name, field in model.model_fields.items()]
         lineage = [c for c in LINEAGE if c not in model.model_fields]
-        sql = (
-            f"SELECT {', '.join(extracted + lineage)}, {split} AS split "
-            "FROM records WHERE run_id = ? AND stage = ?"
-        )
-        return DatasetQuery(sql, [*params, run_id, dataset], self._id_ranges(run_id, dataset))
+        sql = f"SELECT {', '.join(extracted + lineage)}, {split} AS split FROM {source}"
+        return DatasetQuery(sql, [*params, run_id, dataset], self._id_ranges(source, run_id, dataset))
 
-    def _thresholds(self, run_id: str, dataset: str, key: str, test_fraction: float) -> list[tuple]:
+    def _thresholds(
+        self, source: str, run_id: str, dataset: str, key: str, test_fraction: float
+    ) -> list[tuple]:
         """(stratum, largest test hash) per category with test rows, from two narrow aggregates: the
         rows per category, then the k smallest hashes of each (a heap of k per category, never a sort)."""
-        where = "FROM records WHERE run_id = ? AND stage = ? GROUP BY 1"
+        where = f"FROM {source} GROUP BY 1"
         counts = self.con.execute(
             f"SELECT coalesce(category, ''), count(*) {where}", [run_id, dataset]
         ).fetchall()
@@ -148,10 +152,10 @@ class DatasetQueries:
         ).fetchall()
         return [(stratum, hashes[take[stratum] - 1]) for stratum, hashes in smallest if take[stratum]]
 
-    def _id_ranges(self, run_id: str, dataset: str) -> list[tuple[Any, Any]]:
+    def _id_ranges(self, source: str, run_id: str, dataset: str) -> list[tuple[Any, Any]]:
         """Ranges (after, upto] of the dataset's ids, in order, of about ROWS_PER_SORT rows (None: open),
         so the export sorts one range at a time and its memory stays flat however large the dataset."""
-        where = "FROM records WHERE run_id = ? AND stage = ?"
+        where = f"FROM {source}"
         n = self.con.execute(f"SELECT count(*) {where}", [run_id, dataset]).fetchone()[0]
         pieces = math.ceil(n / ROWS_PER_SORT)
         if pieces <= 1:

@@ -4,8 +4,9 @@ A Store wraps one DuckDB connection and is used from one thread at a time (the r
 thread of its own). Every write goes through `transaction`: the runner's batches through `commit`, one
 transaction per batch, in Arrow tables; results (eval metrics, judge agreement, scorecards) through one
 named save each. All SQL lives in this package: the named queries by topic are in `dataset_rows.py`
-(delivered datasets), `results.py` (eval, judge and scorecard results) and `run_queries.py` (what
-status, reports and stages read of a run), mixed into Store.
+(delivered datasets), `results.py` (eval, judge and scorecard results), `reviews.py` (reviews by
+hand), `browse.py` (the web UI's pages) and `run_queries.py` (what status, reports and stages read of
+a run), mixed into Store.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import pyarrow as pa
 
 from pipeline.records import Record
 from pipeline.store import migrations
+from pipeline.store.browse import BrowseQueries
 from pipeline.store.dataset_rows import DatasetQueries
 from pipeline.store.results import ResultQueries
+from pipeline.store.reviews import ReviewQueries
 from pipeline.store.rows import (
     RECORD_COLUMNS,
     CacheEntry,
@@ -95,7 +98,7 @@ _RECORD_SELECT = ", ".join(RECORD_COLUMNS)
 _R_RECORD_SELECT = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
 
 
-class Store(DatasetQueries, ResultQueries, RunQueries, ServeQueries):
+class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQueries, ServeQueries):
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
         self.con = con
         self.path = path

@@ -39,6 +39,8 @@ def test_the_wheel_ships_every_package_prompt_and_taxonomy(tmp_path):
     prompts = {Path(p).name for p in (REPO / "prompts").glob("*.yaml")}
     assert {Path(n).name for n in names if n.startswith("pipeline/_prompts/")} == prompts
     assert "pipeline/_data/taxonomy/hazards.yaml" in names
+    ui = {f"pipeline/serve/ui/{p.name}" for p in (REPO / "pipeline" / "serve" / "ui").iterdir()}
+    assert ui and ui <= set(names), f"web UI files missing from the wheel: {sorted(ui - set(names))}"
     assert not [n for n in names if ".duckdb" in n]
 
     site = tmp_path / "site"

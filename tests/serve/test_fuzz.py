@@ -16,6 +16,9 @@ ROUTES = {
     ("GET", "/v1/runs/{run_id}/failures"), ("GET", "/v1/runs/{run_id}/scorecards"),
     ("GET", "/v1/runs/{run_id}/report"), ("POST", "/v1/runs/{run_id}/exports"),
     ("GET", "/v1/exports/{job_id}"), ("GET", "/v1/exports/{job_id}/download"), ("GET", "/v1/health"),
+    # the web UI's (issue 18)
+    ("GET", "/v1/runs/{run_id}/datasets"), ("GET", "/v1/runs/{run_id}/datasets/{dataset}/rows"),
+    ("GET", "/v1/records/{record_id}/reviews"), ("POST", "/v1/records/{record_id}/reviews"),
 }  # fmt: skip
 
 
