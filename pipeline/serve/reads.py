@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pipeline.config import ConfigError
 from pipeline.lineage import lineage
 from pipeline.store import Store
 from pipeline.store import serve_queue as queue
@@ -79,7 +80,10 @@ def run_document(store: Store, run_id: str) -> dict[str, Any]:
     its queue state and its sessions."""
     status_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     queued = queue.get_run(store, run_id)
-    status = status_of(store, run_id)
+    try:
+        status, problem = status_of(store, run_id), None
+    except ConfigError as exc:  # a stored config this version no longer reads (made by an older one)
+        status, problem = None, str(exc)
     sessions = [{**s, "started_at": _iso(s["started_at"]), "ended_at": _iso(s["ended_at"])}
                 for s in store.sessions(run_id)]  # fmt: skip
     return {
@@ -87,6 +91,7 @@ def run_document(store: Store, run_id: str) -> dict[str, Any]:
         "queue": queued.public() if queued else None,
         "status_at": status_at,
         "status": status,
+        "status_error": problem,
         "sessions": sessions,
     }
 
