@@ -75,7 +75,7 @@ def test_probabilities_are_calibrated(validation):
 def test_the_shipped_model_on_the_set_it_was_trained_on(embedder):
     rows = load_labelled(refusal_validate.default_data())
     assert refusal_validate.in_training_set(rows) == 477  # hence the out-of-fold figures above
-    assert report(rows, score("classifier", rows, embedder))["pooled"] >= 0.75
+    assert report(rows, score("classifier", rows, embedder))["pooled"] >= 0.85  # measured 0.901, in-sample
 
 
 def test_the_confusion_matrix_counts_every_response(validation):
