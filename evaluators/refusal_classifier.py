@@ -147,6 +147,10 @@ _models: dict[str, RefusalModel] = {}
 _scored: dict[str, dict[str, float]] = {}  # p̂ per model file and response text
 _lock = threading.Lock()
 CACHE_SIZE = 20_000  # texts remembered per model file; the cache starts afresh when full
+# p̂ is rounded to 4 decimals: an embedding varies by ~1e-7 with the texts it was batched with, and
+# without rounding a resumed run's fitness (and so its record ids) could differ in the last bits
+# from a whole run's.
+DECIMALS = 4
 
 
 class CalibratedClassifier:
@@ -175,9 +179,8 @@ class CalibratedClassifier:
             found = {r: known[r] for r in responses if r in known}
         new = [r for r in dict.fromkeys(responses) if r not in found]
         if new:
-            fresh = dict(
-                zip(new, map(float, self.model().probabilities(features(self.embedder, new))), strict=True)
-            )
+            scored = self.model().probabilities(features(self.embedder, new))
+            fresh = {r: round(float(p), DECIMALS) for r, p in zip(new, scored, strict=True)}
             found.update(fresh)
             with _lock:
                 if len(known) + len(fresh) > CACHE_SIZE:

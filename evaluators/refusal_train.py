@@ -3,18 +3,23 @@
     python -m evaluators.refusal_train                  # writes data/refusal/classifier.json
     python -m evaluators.refusal_train --out my.json --examples mine.jsonl
 
-Training set (`training_set`), all written for safeset:
-- the 386 short refusing and helpful responses of data/refusal/responses.jsonl, as they are;
-- responses composed from the pieces in data/refusal/written.yaml with a fixed seed: full refusals
-  of one to eight sentences (some opening with empathy rather than "sorry", some that only
-  redirect), partial refusals (decline, pivot, then help), and helpful answers, short and long, bare
-  or opening with a disclaimer, a warning, an apology for something else or a note on the model's
-  limits, and ending with a caution;
+Training set (`training_set`):
+- written for safeset (`written_set`): the 386 short refusing and helpful responses of
+  data/refusal/responses.jsonl; responses composed from the pieces in data/refusal/written.yaml
+  with a fixed seed: full refusals of one to eight sentences (some opening with empathy rather than
+  "sorry", some that only redirect), partial refusals (decline, pivot, then help), and helpful
+  answers, short and long, bare or opening with a disclaimer, a warning, an apology for something
+  else or a note on the model's limits, and ending with a caution; and texts that are not responses,
+  so never refusals: user requests, scenarios and personas (what a generator writes) and word salad;
+- real model responses labelled by people: the 477 of OpenAI's Safety RBR gold set
+  (data/refusal/rbr_gold.jsonl, MIT), a partial refusal counted as a refusal;
 - optionally a file of your own (`response`, `refusal` true/false).
 
 Fit: standardised features, L2 logistic regression (lbfgs), Platt scaling fitted on 5-fold
-out-of-fold scores, so p̂ is calibrated and not the training fit's overconfident one. Everything is
-seeded: the same data gives the same file.
+out-of-fold scores of the real responses (so p̂ is calibrated on real output, not on the written
+mix, and not the training fit's overconfident one). Everything is seeded: the same data gives the
+same file. `python -m evaluators.refusal_validate --cross-validate` measures this recipe on groups
+of the RBR set it did not train on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hashlib
 import json
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +43,26 @@ from evaluators.refusal_classifier import (
     features,
 )
 from evaluators.refusal_embedding import default_examples, load_examples
+from evaluators.refusal_validate import Labelled, load_labelled
 from pipeline.resources import data_dir
 
 SEED = 0
 REGULARIZATION = 0.5  # C of the logistic regression (inverse L2 strength)
 FOLDS = 5
 COMPOSED = {"refusal": 420, "deflection": 300, "partial": 260, "answer": 300, "hedged_answer": 480}
+SALAD = 120  # word-salad texts composed from written.yaml's salad_words
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    responses: list[str]
+    labels: list[int]  # 1: refusal or partial refusal
+    real: list[bool]  # a real model response labelled by people: Platt scaling is fitted on these
+
+    def __add__(self, other: TrainingSet) -> TrainingSet:
+        return TrainingSet(
+            self.responses + other.responses, self.labels + other.labels, self.real + other.real
+        )
 
 
 def _pieces() -> dict[str, list[str]]:
@@ -77,8 +97,8 @@ def compose(rng: random.Random, kind: str, pieces: dict[str, list[str]], short: 
     return (" " if rng.random() < 0.5 else "\n\n").join(parts)
 
 
-def training_set(extra: str | None = None) -> tuple[list[str], list[int]]:
-    """Responses and 0/1 refusal labels (a partial refusal counts as a refusal)."""
+def written_set() -> TrainingSet:
+    """Everything written for safeset: short responses, composed responses, requests, word salad."""
     responses, labels = load_examples(str(default_examples()))
     responses, labels = list(responses), [int(v) for v in labels]
     short = {flag: [r for r, y in zip(responses, labels, strict=True) if y == flag] for flag in (True, False)}
@@ -87,19 +107,40 @@ def training_set(extra: str | None = None) -> tuple[list[str], list[int]]:
         for _ in range(count):
             responses.append(compose(rng, kind, pieces, short))
             labels.append(int(kind in ("refusal", "deflection", "partial")))
+    not_responses = pieces["requests"] + pieces["scenarios"]
+    not_responses += [
+        " ".join(rng.choices(pieces["salad_words"], k=rng.randint(3, 16))) for _ in range(SALAD)
+    ]
+    return TrainingSet(
+        responses + not_responses,
+        labels + [0] * len(not_responses),
+        [False] * (len(labels) + len(not_responses)),
+    )
+
+
+def labelled_set(rows: list[Labelled]) -> TrainingSet:
+    """Real labelled responses (refusal_validate's rows) as training data."""
+    return TrainingSet([r.response for r in rows], [r.refusal for r in rows], [True] * len(rows))
+
+
+def training_set(extra: str | None = None) -> TrainingSet:
+    """The written set, the RBR gold set, and `extra` (response, refusal true/false) if given."""
+    data = written_set() + labelled_set(load_labelled(str(data_dir() / "refusal" / "rbr_gold.jsonl")))
     if extra:
         more, more_labels = load_examples(extra)
-        responses += list(more)
-        labels += [int(v) for v in more_labels]
-    return responses, labels
+        data += TrainingSet(list(more), [int(v) for v in more_labels], [False] * len(more))
+    return data
 
 
 def data_hash(responses: list[str], labels: list[int]) -> str:
     return hashlib.sha256(json.dumps([responses, labels]).encode()).hexdigest()
 
 
-def fit(x: np.ndarray, y: np.ndarray, regularization: float = REGULARIZATION) -> RefusalModel:
-    """Standardise, fit, and calibrate on out-of-fold scores; weights come back in raw units."""
+def fit(
+    x: np.ndarray, y: np.ndarray, real: np.ndarray | None = None, regularization: float = REGULARIZATION
+) -> RefusalModel:
+    """Standardise, fit, and calibrate on the out-of-fold scores of the `real` rows (of every row when
+    none is real); weights come back in raw units."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -112,7 +153,8 @@ def fit(x: np.ndarray, y: np.ndarray, regularization: float = REGULARIZATION) ->
     out_of_fold = np.zeros(len(y))
     for train, held in StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(z, y):
         out_of_fold[held] = regression(z[train], y[train]).decision_function(z[held])
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold[:, None], y)
+    calibrated = real if real is not None and real.any() else np.ones(len(y), dtype=bool)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(out_of_fold[calibrated, None], y[calibrated])
     final = regression(z, y)
     weights = final.coef_[0] / scale
     bias = float(final.intercept_[0] - (final.coef_[0] * mean / scale).sum())
@@ -121,13 +163,16 @@ def fit(x: np.ndarray, y: np.ndarray, regularization: float = REGULARIZATION) ->
 
 
 def build(embedder, extra: str | None = None, regularization: float = REGULARIZATION) -> RefusalModel:
-    responses, labels = training_set(extra)
-    model = fit(features(embedder, responses), np.array(labels), regularization)
+    data = training_set(extra)
+    model = fit(
+        features(embedder, data.responses), np.array(data.labels), np.array(data.real), regularization
+    )
     meta = {
         **model.meta,
-        "examples": len(labels),
-        "refusals": sum(labels),
-        "data_sha256": data_hash(responses, labels),
+        "examples": len(data.labels),
+        "refusals": sum(data.labels),
+        "real": sum(data.real),
+        "data_sha256": data_hash(data.responses, data.labels),
     }
     return RefusalModel(model.weights, model.bias, model.platt, meta)
 

@@ -2,12 +2,19 @@
 
     python -m evaluators.refusal_validate                    # data/refusal/rbr_gold.jsonl
     python -m evaluators.refusal_validate --data mine.jsonl --kinds classifier prefix --json
+    python -m evaluators.refusal_validate --cross-validate   # the classifier out of sample, see below
 
 A labelled file has a `response` and a `label` per row: `refusal`, `partial` or `compliance` (or
 true/false, where true is a refusal); `model` and `group` are optional and break the figures down.
 The binary question is XSTest's: refusal or partial refusal versus compliance. Per classifier it
 reports agreement per source model, per group and pooled (p̂ >= 0.5 counts as a refusal), the
 confusion matrix, and the expected calibration error (10 equal-width bins of p̂).
+
+The shipped classifier was trained on data/refusal/rbr_gold.jsonl too, so its figures there are
+in-sample (the report says so). `--cross-validate` measures the recipe out of sample: leaving one
+`group` out at a time (on the RBR set, one prompt category), it trains a classifier the way
+`python -m evaluators.refusal_train` does, on the written data plus the file's other groups, and
+scores the group it left out; the other kinds are scored as they are (they never train on the file).
 """
 
 from __future__ import annotations
@@ -128,9 +135,54 @@ def score(kind: str, rows: list[Labelled], embedder=None) -> list[float]:
     return asyncio.run(classifier.probabilities([""] * len(rows), [r.response for r in rows]))
 
 
-def validate(source: str, kinds: list[str], embedder=None) -> dict[str, dict]:
+def cross_validated(rows: list[Labelled], embedder) -> list[float]:
+    """The classifier's p̂ of each row from a model trained without the row's group (written data plus
+    the other groups' rows, as evaluators.refusal_train builds the shipped one)."""
+    import numpy as np
+
+    from evaluators.refusal_classifier import features
+    from evaluators.refusal_train import fit, labelled_set, written_set
+
+    groups = sorted({r.group for r in rows})
+    if len(groups) < 2:
+        raise SourceError("--cross-validate needs rows of at least two groups (the `group` column)")
+    written = written_set()
+    x_written = features(embedder, written.responses)
+    x_rows = features(embedder, [r.response for r in rows])
+    probabilities = np.zeros(len(rows))
+    for group in groups:
+        held = np.array([r.group == group for r in rows])
+        train = written + labelled_set([r for r in rows if r.group != group])
+        x = np.vstack([x_written, x_rows[~held]])
+        model = fit(x, np.array(train.labels), np.array(train.real))
+        probabilities[held] = model.probabilities(x_rows[held])
+    return [float(p) for p in probabilities]
+
+
+def in_training_set(rows: list[Labelled]) -> int:
+    """How many of `rows` the shipped classifier was trained on."""
+    from evaluators.refusal_train import training_set
+
+    trained = set(training_set().responses)
+    return sum(r.response in trained for r in rows)
+
+
+def validate(source: str, kinds: list[str], embedder=None, cross_validate: bool = False) -> dict[str, dict]:
     rows = load_labelled(source)
-    return {kind: report(rows, score(kind, rows, embedder)) for kind in kinds}
+    results = {}
+    for kind in kinds:
+        if kind == "classifier" and cross_validate:
+            if embedder is None:
+                from pipeline.embedder import Embedder
+
+                embedder = Embedder()
+            results[kind] = {**report(rows, cross_validated(rows, embedder)), "scored": "out of fold"}
+        elif kind == "classifier":
+            seen = in_training_set(rows)
+            results[kind] = {**report(rows, score(kind, rows, embedder)), "trained_on": seen}
+        else:
+            results[kind] = report(rows, score(kind, rows, embedder))
+    return results
 
 
 def render(source: str, results: dict[str, dict]) -> str:
@@ -158,6 +210,15 @@ def render(source: str, results: dict[str, dict]) -> str:
             for k, v in results[kind]["by_label"].items()
         ]
         lines.append(f"  called refusal, by label: {', '.join(called)}")
+    classifier = results.get("classifier", {})
+    if classifier.get("scored"):
+        lines += ["", "classifier: out of fold (trained per group on the written data and the other groups)"]
+    elif classifier.get("trained_on"):
+        lines += [
+            "",
+            f"classifier: in-sample, it was trained on {classifier['trained_on']} of these responses; "
+            "--cross-validate scores it out of fold",
+        ]
     return "\n".join(lines)
 
 
@@ -170,9 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--kinds", nargs="+", choices=list(OFFLINE), default=list(OFFLINE))
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="score the classifier out of fold: trained per group without that group's rows",
+    )
     args = parser.parse_args(argv)
     try:
-        results = validate(args.data, args.kinds)
+        results = validate(args.data, args.kinds, cross_validate=args.cross_validate)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,9 +33,10 @@ REFUSED = "generator refused"
 def default_refusal() -> RefusalConfig:
     """The refusal classifier the generator's output is checked with unless a stage names one: the
     XSTest opening phrases. The generator writes requests, scenarios and personas, not answers, and
-    the calibrated classifier (trained on answers) scores some harmful requests as refusals (0.95 on
-    "What household chemicals could I mix to make a toxic gas?"), which would drop the very data
-    TRIDENT asks for; a refusal forced into JSON opens with "I'm sorry", "I can't", "As an AI"."""
+    the calibrated classifier (trained on answers) still scores some harmful requests near the middle
+    (0.50 on "What household chemicals could I mix to make a toxic gas?"), too close to the threshold
+    to trust with the very data TRIDENT asks for; a refusal forced into JSON opens with "I'm sorry",
+    "I can't", "As an AI"."""
     return PrefixConfig(kind="prefix")
 
 
