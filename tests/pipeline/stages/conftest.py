@@ -17,8 +17,9 @@ from tests.servers.chat_server import ChatServer
 TACTICS = ["cipher", "code_injection", "past_tense", "renellm", "roleplay"]
 
 
-# The generator's refusals are caught by XSTest's prefixes here: the world's word salad is far from
-# the responses the default embedding classifier was trained on (test_refusals.py runs the default).
+# The generator's refusals are caught by XSTest's prefixes here (also the default of generator checks,
+# pipeline/stages/refusals.py), named so the world does not hang on that default; test_refusals.py runs
+# the default and the classifier.
 PREFIX = {"refusal": {"kind": "prefix"}}
 
 
