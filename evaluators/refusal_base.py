@@ -7,7 +7,7 @@ and builds it; evaluators/refusal.py gathers the kinds into the config union `Re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,8 @@ class RefusalConfigBase(BaseModel):
     """A refusal classifier's settings (`kind` names it in a config) and how to build it."""
 
     model_config = ConfigDict(extra="forbid")
+    # What build() must be given: "judge" (an LLM client of the judge role), "embedder", or nothing.
+    needs: ClassVar[tuple[str, ...]] = ()
 
     def build(self, *, judge: Any = None, embedder: Any = None) -> RefusalClassifier:
         """The classifier. `judge` (pipeline.llm.client.LLMClient) and `embedder`

@@ -47,6 +47,7 @@ class ClassifierConfig(RefusalConfigBase):
 
     kind: Literal["classifier"]
     model: str | None = None
+    needs = ("embedder",)
 
     @field_validator("model")
     @classmethod

@@ -31,6 +31,7 @@ class EmbeddingConfig(RefusalConfigBase):
     `response` and `refusal` (true/false); default data/refusal/responses.jsonl)."""
 
     kind: Literal["embedding"]
+    needs = ("embedder",)
     examples: str | None = None
     regularization: float = Field(default=4.0, gt=0, description="inverse L2 strength (C)")
 

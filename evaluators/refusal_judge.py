@@ -20,6 +20,7 @@ class JudgeConfig(RefusalConfigBase):
     full_refusal / partial_refusal, a partial refusal counting `partial`."""
 
     kind: Literal["judge"]
+    needs = ("judge",)
     scheme: Literal["binary", "xstest"] = "binary"
     votes: int = Field(default=1, ge=1, description="answers sampled per response; p̂ is their mean")
     temperature: float = Field(default=0.0, ge=0, le=2)

@@ -43,7 +43,7 @@ from evaluators.refusal_classifier import (
     features,
 )
 from evaluators.refusal_embedding import default_examples, load_examples
-from evaluators.refusal_validate import Labelled, load_labelled
+from evaluators.refusal_labels import Labelled, load_labelled
 from pipeline.resources import data_dir
 
 SEED = 0

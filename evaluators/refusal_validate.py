@@ -24,14 +24,13 @@ import asyncio
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date
 
 from evaluators.refusal import ClassifierConfig, EmbeddingConfig, PrefixConfig, SubstringConfig
+from evaluators.refusal_labels import Labelled, load_labelled
 from pipeline.resources import data_dir
-from pipeline.sources import SourceError, column, read_rows
+from pipeline.sources import SourceError
 
-LABELS = {"refusal": 1, "partial": 1, "compliance": 0, True: 1, False: 0}
 OFFLINE = {
     "classifier": ClassifierConfig(kind="classifier"),
     "prefix": PrefixConfig(kind="prefix"),
@@ -42,37 +41,6 @@ OFFLINE = {
 
 def default_data() -> str:
     return str(data_dir() / "refusal" / "rbr_gold.jsonl")
-
-
-@dataclass(frozen=True)
-class Labelled:
-    response: str
-    refusal: int  # 1: refusal or partial refusal
-    label: str  # refusal | partial | compliance
-    model: str
-    group: str
-
-
-def load_labelled(source: str) -> list[Labelled]:
-    """The rows of a labelled file; a SourceError names the file, row and problem."""
-    rows = read_rows(source)
-    if not rows:
-        raise SourceError(f"{source}: no labelled rows")
-    responses, labels = column(rows, "response", source), column(rows, "label", source)
-    out = []
-    for number, (row, response, label) in enumerate(zip(rows, responses, labels, strict=True), 1):
-        if label not in LABELS:
-            raise SourceError(
-                f"{source}: row {number}: label must be refusal, partial, compliance, true or false; "
-                f"got {label!r}"
-            )
-        if not isinstance(response, str):
-            raise SourceError(f"{source}: row {number}: response must be text, got {response!r}")
-        name = {True: "refusal", False: "compliance"}.get(label, label)
-        out.append(
-            Labelled(response, LABELS[label], name, str(row.get("model", "")), str(row.get("group", "")))
-        )
-    return out
 
 
 def expected_calibration_error(probabilities: list[float], labels: list[int], bins: int = 10) -> float:
@@ -126,7 +94,7 @@ def report(rows: list[Labelled], probabilities: list[float]) -> dict:
 def score(kind: str, rows: list[Labelled], embedder=None) -> list[float]:
     from evaluators.refusal import build_refusal_classifier
 
-    needs = kind in ("classifier", "embedding")
+    needs = "embedder" in OFFLINE[kind].needs
     if needs and embedder is None:
         from pipeline.embedder import Embedder
 

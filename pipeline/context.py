@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from evaluators.refusal_base import RefusalClassifier, RefusalConfigBase
 from pipeline.llm.client import LLMClient, LLMPool, first_attempt
 from pipeline.llm.roles import EmbedderRole
 from pipeline.llm.types import Result
@@ -65,6 +66,12 @@ class StageContext:
         failed ones. The runner sets it in each item's own task, so concurrent items each read
         their own; the LLM client starts its schema retries there too."""
         return first_attempt()
+
+    def refusal_classifier(self, config: RefusalConfigBase) -> RefusalClassifier:
+        """The refusal classifier `config` names, given the judge or the embedder it needs."""
+        judge = self.llm("judge") if "judge" in config.needs else None
+        embedder = self.embedder() if "embedder" in config.needs else None
+        return config.build(judge=judge, embedder=embedder)
 
     def seed_for(self, *parts: Any) -> int:
         """The seed for one piece of work, fixed by the run seed, this stage and `parts`."""

@@ -23,7 +23,6 @@ from evaluators.refusal import (
     JudgeConfig,
     PrefixConfig,
     SubstringConfig,
-    build_refusal_classifier,
 )
 from pipeline.eval.sets import EvalSet, load_set
 from pipeline.llm.types import ChatRequest
@@ -134,10 +133,7 @@ class EvalRefusalStage(Stage):
         answers = [item.data["answer"] for item in items]
         scores: dict[str, list[float]] = {}
         for config in self.params.classifiers:
-            needs_embedder = isinstance(config, EmbeddingConfig | ClassifierConfig)
-            classifier = build_refusal_classifier(
-                config, embedder=self.ctx.embedder() if needs_embedder else None
-            )
+            classifier = self.ctx.refusal_classifier(config)
             scores[config.kind] = asyncio.run(classifier.probabilities(prompts, answers))
         return {
             item.id: [
@@ -171,7 +167,7 @@ class EvalJudgeStage(Stage):
     def __init__(self, params: JudgeParams, ctx):
         super().__init__(params, ctx)
         self.llm = ctx.llm("judge")
-        self.refusal = build_refusal_classifier(params.refusal, judge=self.llm) if params.refusal else None
+        self.refusal = ctx.refusal_classifier(params.refusal) if params.refusal else None
         self.harm = HarmJudge(self.llm, max_tokens=params.max_tokens) if params.harm else None
 
     async def process(self, item: Record) -> Outcome:

@@ -120,9 +120,9 @@ class JudgeVerdictsStage(Stage):
         return bool(problem), {"reason": problem}
 
     async def _refusal_judge(self, settings: dict, item: Record) -> tuple[bool, dict]:
-        from evaluators.refusal import JudgeConfig, build_refusal_classifier
+        from evaluators.refusal import JudgeConfig
 
-        classifier = build_refusal_classifier(JudgeConfig.model_validate(settings), judge=self.llm)
+        classifier = self.ctx.refusal_classifier(JudgeConfig.model_validate(settings))
         (p,) = await classifier.probabilities([item.data["prompt"]], [item.data["response"]])
         return p >= 0.5, {"score": p}
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.context import StageContext
 from pipeline.records import Record
 from pipeline.stage import LLMParams, Outcome, Stage
-from pipeline.stages.evolve_ops import LLMOperators, Scorer, ScoringParams, build_classifier
+from pipeline.stages.evolve_ops import LLMOperators, Scorer, ScoringParams
 from pipeline.stages.evolve_search import Candidate, Member, SearchParams, Step, advance, iterate
 
 CANDIDATES = "evolve_candidates"
@@ -59,7 +59,7 @@ class EvolveStage(Stage):
         super().__init__(params, ctx)
         self.mutator = ctx.llm("generator")
         self.judge = ctx.llm("judge")
-        self.scorer = Scorer(ctx.llms("target"), build_classifier(params.classifier, ctx), params)
+        self.scorer = Scorer(ctx.llms("target"), ctx.refusal_classifier(params.classifier), params)
 
     def _operators(self, seed_id: str, t: int) -> LLMOperators:
         seed_for = functools.partial(self.ctx.seed_for, seed_id, t)

@@ -10,9 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluators.fitness import LAMBDA, REFUSAL_FLOOR, fitness, mean_fitness, refusal_rate
-from evaluators.refusal import ClassifierConfig, RefusalClassifier, RefusalConfig, build_refusal_classifier
+from evaluators.refusal import ClassifierConfig, RefusalClassifier, RefusalConfig
 from pipeline.config_model import ConfigModel
-from pipeline.context import StageContext
 from pipeline.llm.client import LLMClient
 from pipeline.llm.types import ChatRequest
 from pipeline.prompts import load_prompt
@@ -47,13 +46,6 @@ class ScoringParams(ConfigModel):
         description="give the target EvoRefuse's conservative system prompt (as published); false: none",
     )
     classifier: RefusalConfig = Field(default_factory=lambda: ClassifierConfig(kind="classifier"))
-
-
-def build_classifier(config: Any, ctx: StageContext) -> RefusalClassifier:
-    """A stage's refusal classifier from its config (a RefusalConfig), with the judge or embedder it needs."""
-    judge = ctx.llm("judge") if config.kind == "judge" else None
-    embedder = ctx.embedder() if config.kind in ("embedding", "classifier") else None
-    return build_refusal_classifier(config, judge=judge, embedder=embedder)
 
 
 class Scorer:

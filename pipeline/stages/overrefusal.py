@@ -26,7 +26,7 @@ from pipeline.records import Record
 from pipeline.resources import data_dir
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome, Stage, StageParams
 from pipeline.stages.evolve import SearchState
-from pipeline.stages.evolve_ops import Scorer, ScoringParams, build_classifier
+from pipeline.stages.evolve_ops import Scorer, ScoringParams
 
 
 class TestSetParams(StageParams, ScoringParams):
@@ -42,7 +42,7 @@ class OverrefusalTestStage(Stage):
 
     def __init__(self, params: TestSetParams, ctx: StageContext):
         super().__init__(params, ctx)
-        self.scorer = Scorer(ctx.llms("target"), build_classifier(params.classifier, ctx), params)
+        self.scorer = Scorer(ctx.llms("target"), ctx.refusal_classifier(params.classifier), params)
 
     def skip(self, item: Record) -> bool:
         return not item.data["final"]  # an intermediate search state: nothing to deliver
@@ -93,7 +93,7 @@ class OverrefusalAlignStage(LLMStage):
 
     def __init__(self, params: AlignSetParams, ctx: StageContext):
         super().__init__(params, ctx)
-        self.classifier = build_classifier(params.classifier, ctx)
+        self.classifier = ctx.refusal_classifier(params.classifier)
         self.harm = HarmJudge(ctx.llm("judge")) if params.harm_check else None
 
     def variables(self, item: Record) -> dict[str, object]:

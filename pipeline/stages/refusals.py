@@ -25,7 +25,6 @@ from pipeline.llm.types import Result
 from pipeline.records import Record
 from pipeline.refusal_accounting import REFUSALS
 from pipeline.stage import Drop, LLMParams, LLMStage, Outcome
-from pipeline.stages.evolve_ops import build_classifier
 
 REFUSED = "generator refused"
 
@@ -56,7 +55,7 @@ class RefusalCheck:
     def __init__(self, stage: LLMStage, params: RefusalCheckParams):
         self.stage = stage
         self.threshold = params.refusal_threshold
-        self.classifier = build_classifier(params.refusal, stage.ctx) if params.refusal is not None else None
+        self.classifier = stage.ctx.refusal_classifier(params.refusal) if params.refusal is not None else None
 
     async def refused(self, result: Result, texts: list[str]) -> list[float | None]:
         """p̂(refusal) of each text that counts as refused, None for the others."""

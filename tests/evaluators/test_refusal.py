@@ -220,3 +220,24 @@ def test_embedding_classifier_trains_on_a_file_of_your_own(embedder, tmp_path):
     bad_label.write_text('{"response": "no", "refusal": "maybe"}\n')
     with pytest.raises(SourceError, match="row 1: refusal must be true or false"):
         refusal_embedding.load_examples(str(bad_label))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"kind": "prefix"},
+        {"kind": "substring"},
+        {"kind": "judge"},
+        {"kind": "embedding"},
+        {"kind": "classifier"},
+    ],
+)
+def test_each_kind_says_what_it_needs_to_be_built(config):
+    # StageContext.refusal_classifier hands a kind only what its `needs` names: a kind that needs
+    # something must refuse to be built without it, and one that needs nothing must build bare.
+    parsed = TypeAdapter(RefusalConfig).validate_python(config)
+    if parsed.needs:
+        with pytest.raises(ValueError, match="needs an? "):
+            parsed.build()
+    else:
+        assert parsed.build().name

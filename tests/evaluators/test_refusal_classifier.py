@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from evaluators import refusal_validate
 from evaluators.refusal import ClassifierConfig, PrefixConfig, build_refusal_classifier
 from evaluators.refusal_classifier import RefusalModel, default_model
+from evaluators.refusal_labels import load_labelled
 from evaluators.refusal_train import data_hash, fit, training_set
-from evaluators.refusal_validate import cross_validated, load_labelled, report, score
+from evaluators.refusal_validate import cross_validated, report, score
 from pipeline.config import validate_config
 from pipeline.embedder import Embedder
 from pipeline.eval.config import EvalConfig

@@ -5,6 +5,7 @@ card; a rewrite that loses the request is dropped (low-resource languages judged
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 from types import SimpleNamespace
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.context import StageContext
 from pipeline.embedder import Embedder
 from pipeline.llm.types import ChatRequest, Completion, Result, Sample
 from pipeline.refusal_accounting import ADVICE, LOST, REFUSALS
@@ -154,7 +156,9 @@ def test_scenario_slots_differ_by_sub_hazard_actor_setting_and_intent(chat_serve
 
 def test_the_default_classifier_tells_refusals_from_requests_and_scenarios():
 
-    stage = SimpleNamespace(name="instructions", ctx=SimpleNamespace(embedder=Embedder))
+    ctx = SimpleNamespace(embedder=Embedder)  # a stage context with just what the classifier needs
+    ctx.refusal_classifier = functools.partial(StageContext.refusal_classifier, ctx)
+    stage = SimpleNamespace(name="instructions", ctx=ctx)
     check = RefusalCheck(stage, RefusalCheckParams())  # the default classifier
     refusals = [REFUSAL, "I can't create content that depicts violence against real people.",
                 "As an AI, I won't write requests for illegal activities."]  # fmt: skip
