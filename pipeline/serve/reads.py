@@ -28,10 +28,10 @@ class Reader:
 
     async def start(self) -> None:
         self.quick = await self.thread()
-        # The status document's modules (the stages, coverage, refusal accounting) load in about a
-        # second: at start, not in the first request.
-        await asyncio.to_thread(importlib.import_module, "pipeline.status")
-        await asyncio.to_thread(importlib.import_module, "pipeline.stages.refusals")
+        # The status document's modules (every run kind's stages, coverage, refusal accounting) load
+        # in about a second: at start, not in the first request.
+        for module in ("pipeline.status", "pipeline.kinds", "pipeline.refusal_accounting"):
+            await asyncio.to_thread(importlib.import_module, module)
 
     async def _cursor_store(self) -> Store:
         return await self.writer.call(lambda s: s.reader())
