@@ -78,7 +78,9 @@ def test_kill_9_mid_run_then_restart_resumes_to_the_uninterrupted_dataset(serve,
 
 def test_two_runs_on_one_endpoint_share_its_ceiling(serve, tmp_path):
     ceiling = 4
-    with ChatServer(script=World(), latency=Latency(base=0.02)) as world:
+    # Calls slow enough that each run lasts well beyond the seconds a busy machine may take to start
+    # the second one: the two must overlap for the shared ceiling to be tested at all.
+    with ChatServer(script=World(), latency=Latency(base=0.1)) as world:
         served = serve(workers=2)
         runs = []
         for seed in (1, 2):
