@@ -33,14 +33,19 @@ def pool_personas(
     personas win ties; domains are those of every persona seen, and each kept persona asks about its
     own first, then the least used (counting the earlier pairs)."""
     personas = sorted(personas, key=lambda r: (r.data["depth"], r.id))
-    reference = list(dict.fromkeys(r.data["persona"] for r in earlier))  # pooled in earlier sessions
+    # Pooled in earlier sessions (or early in this one: the scenario personas), each text with the
+    # persona it came from, in the personas' order (which breaks ties between equal matches).
+    pooled: dict[str, str] = {}
+    for record in sorted(earlier, key=lambda r: r.parent_ids[0]):
+        pooled.setdefault(record.data["persona"], record.parent_ids[0])
+    reference = list(pooled)
     duplicates = find_duplicates([r.data["text"] for r in personas], reference)
     kept, dropped = [], {}
     for persona, dup in zip(personas, duplicates, strict=True):
         if dup is None:
             kept.append(persona)
             continue
-        of = "a persona pooled earlier" if dup.of < len(reference) else personas[dup.of - len(reference)].id
+        of = pooled[reference[dup.of]] if dup.of < len(reference) else personas[dup.of - len(reference)].id
         dropped[persona.id] = f"duplicate of persona {of} ({dup.method} {dup.score:.2f})"
     domains = sorted({r.category for r in [*personas, *earlier]}, key=lambda code: int(code[1:]))
     per_persona = min(domains_per_persona, len(domains))

@@ -340,6 +340,8 @@ class Runner:
                 state.inflight[item.id] = asyncio.create_task(work)
             if settled and not fetched and upstream_done:
                 return
+            if upstream_done and not state.inflight and not state.queue and not fetched:
+                writer.commit_soon()  # its last outputs: downstream (a barrier) need not wait a tick
             await state.wake.wait()
 
     async def _refill(self, stage: Stage, state: _StageState, db: StoreThread, depth: int) -> int:
@@ -368,16 +370,33 @@ class Runner:
         return len(fetched)
 
     async def _run_barrier(self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer) -> None:
-        for name in stage.consumes:
-            await self._states[name].finished.wait()
-        if self._stopping:
-            return
+        """Decide the stage's items once every stage it consumes has finished; the records of its
+        `early_inputs()` stages as soon as their own stage has, so that downstream work on them
+        overlaps the rest of the upstream (the later decision finds them in the store, as a resumed
+        run does)."""
+        early = set(stage.early_inputs())
+        while not self._stopping:
+            state.wake.clear()  # before the look: a stage that finishes during it wakes us again
+            finished = {name for name in stage.consumes if self._states[name].finished.is_set()}
+            if finished == set(stage.consumes):
+                await self._decide(stage, state, db, writer, stage.consumes)
+                return
+            if early & finished:
+                await self._decide(stage, state, db, writer, tuple(sorted(early & finished)))
+                early -= finished
+                continue
+            await state.wake.wait()
+
+    async def _decide(
+        self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer, inputs: tuple[str, ...]
+    ) -> None:
+        """One `process_all` over the unfinished records of `inputs`, committed before it returns."""
         fetched = await db.call(
-            lambda s: s.pending(self.run_id, stage.name, stage.consumes, 0, 2**62, self.retry_failed)
+            lambda s: s.pending(self.run_id, stage.name, inputs, 0, 2**62, self.retry_failed)
         )
-        items = [item for item, _ in fetched]
-        if not items:
+        if self._stopping or not fetched:
             return
+        items = [item for item, _ in fetched]
         outcomes = await asyncio.to_thread(stage.process_all, items)
         for item in items:
             records, progress = self._settle(stage, item, outcomes[item.id])

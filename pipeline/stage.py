@@ -17,6 +17,11 @@ Write a stage as one small class:
   upstream stage has finished (dedup needs the whole set). It runs on a worker thread. On a resumed
   or retried run it is handed only the items not yet finished: what earlier sessions kept is in the
   store (`ctx.read_blocking`), and a barrier that fills targets must count it.
+- `early_inputs()`: a barrier's consumed stages whose records it can decide as soon as that stage
+  has finished, while the others still run (the persona pool's scenario personas, which sort before
+  every expansion); downstream work on them starts at once. Deciding them in a `process_all` call
+  of their own must give what one call with every item gives: the later call finds their outcomes
+  in the store, exactly as a resumed run does.
 
 The runner owns everything else: which items are ready, concurrency, retries of the LLM layer,
 commits, failures and progress. A failure is an exception: `LLMFailure` carries its reason and
@@ -104,6 +109,11 @@ class Stage:
 
     def process_all(self, items: list[Record]) -> dict[str, Outcome]:
         raise NotImplementedError(f"barrier stage {self.name} must implement process_all()")
+
+    def early_inputs(self) -> tuple[str, ...]:
+        """For a barrier: the consumed stages whose records it decides as soon as that stage has
+        finished, before the others have (none: it waits for all of them)."""
+        return ()
 
 
 class LLMStage(Stage):

@@ -52,6 +52,11 @@ class Writer:
         if len(self._progress) >= self.max_items or len(self._records) >= 8 * self.max_items:
             self._due.set()
 
+    def commit_soon(self) -> None:
+        """Commit what waits now rather than at the next tick (a stage's last items)."""
+        if self._progress or self._records:
+            self._due.set()
+
     async def run(self) -> None:
         """Flush on a timer until closed. An error here (disk full) ends the run."""
         while not self._closed:

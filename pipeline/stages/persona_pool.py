@@ -1,6 +1,10 @@
 """The persona pool (personas.pool): all personas (from scenarios and their expansion), near-duplicates
 removed (MinHash, then embedding cosine, as Persona Hub does), each kept persona paired with the
-intent domains it will ask about. A barrier: dedup needs every persona."""
+intent domains it will ask about. A barrier: dedup needs every persona. But the scenarios' personas
+(depth 0) sort before every expansion and are compared only with each other, so they are decided as
+soon as the `personas` stage has finished, and instructions start on them while the expansion still
+runs; the expansions are then decided against them as a resumed run would be. Only with one domain
+per persona: pairing more counts the own domain of every kept persona, so that pool waits for all."""
 
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ class PersonaPoolStage(Stage):
     consumes = ("personas", "related_personas")
     barrier = True
     Params = PersonaPoolParams
+
+    def early_inputs(self) -> tuple[str, ...]:
+        return ("personas",) if self.params.domains_per_persona == 1 else ()
 
     def process_all(self, items: list[Record]) -> dict[str, Outcome]:
         earlier = self.ctx.read_blocking(lambda store: store.records(self.ctx.run_id, self.name))
