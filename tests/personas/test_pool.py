@@ -36,10 +36,22 @@ def test_a_near_duplicate_is_dropped_in_favour_of_the_shallower_persona():
 
 def test_personas_pooled_in_earlier_sessions_are_not_pooled_again_and_their_domains_count():
     earlier = [
-        Record(id="e1", run_id="r", stage="persona_pool", data={"persona": BASE + "."}, category="S1",
-               parent_ids=("p0",)),
-        Record(id="e2", run_id="r", stage="persona_pool", data={"persona": "someone else"}, category="S2",
-               parent_ids=("p9",)),
+        Record(
+            id="e1",
+            run_id="r",
+            stage="persona_pool",
+            data={"persona": BASE + "."},
+            category="S1",
+            parent_ids=("p0",),
+        ),
+        Record(
+            id="e2",
+            run_id="r",
+            stage="persona_pool",
+            data={"persona": "someone else"},
+            category="S2",
+            parent_ids=("p9",),
+        ),
     ]
     again = persona(BASE + ".", 0, "S3", 1)
     fresh = persona("A logistics manager at a port who owes money to the wrong people", 0, "S1", 2)
