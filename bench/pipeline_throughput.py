@@ -19,9 +19,12 @@ same sampling parameters and max_tokens, with at most `--concurrency` calls in f
   so with two steps up to twice the concurrency is in flight.
 
 A third workload puts the `persona_pool` barrier between LLM stages (scenarios -> personas ->
-related_personas -> persona_pool -> instructions); only safeset runs it. The server records how long
-it had each number of calls in flight: `idle` is the share of the time from its first request to its
-last answer with none in flight, `low` with fewer than a quarter of the concurrency.
+related_personas -> persona_pool -> instructions); only safeset runs it, twice: as it is (the pool
+decides the scenario personas once the personas stage has finished, and instructions start on them
+while the expansion runs) and as `strict`, every barrier waiting for all of its inputs (safeset
+before issue 19), the reference in the same run. The server records how long it had each number of
+calls in flight: `idle` is the share of the time from its first request to its last answer with none
+in flight, `low` with fewer than a quarter of the concurrency.
 
 The server (tests/servers/chat_server.py) runs in a process of its own; each measurement runs in a
 fresh interpreter. Seconds are the work itself (from the start of the run to its last answer),
@@ -30,6 +33,8 @@ setting adds 20 % faults (429, 500, 1 s timeouts, malformed bodies, schema-break
 
     python -m bench.pipeline_throughput                         # everything, about 15 minutes
     python -m bench.pipeline_throughput --requests 2000 --systems bare raw safeset
+    python -m bench.pipeline_throughput --requests 4000 --systems strict safeset \
+        --workloads "... -> persona_pool -> instr." --latencies "long tail: 20 ms, 10 % +500 ms"
 """
 
 from __future__ import annotations
@@ -149,14 +154,18 @@ def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: in
 # ---- the three systems ---------------------------------------------------------------------------
 
 
-def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
+def run_safeset(
+    url: str, stages: tuple[str, ...], requests: int, concurrency: int, strict: bool = False
+) -> dict[str, Any]:
+    """`strict`: every barrier waits for all of its inputs (decides nothing early)."""
     from pipeline.config import validate_config
     from pipeline.runner import Runner
     from pipeline.stages import STAGES
     from pipeline.store import Store
 
     per_category = requests // calls(stages) // len(CATEGORIES)
-    plan = validate_config(config(url, stages, per_category, concurrency), stages=STAGES)
+    kinds = [_waiting_for_all(cls) if strict and cls.barrier else cls for cls in STAGES]
+    plan = validate_config(config(url, stages, per_category, concurrency), stages=kinds)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.duckdb")
         started = time.perf_counter()
@@ -171,6 +180,10 @@ def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: i
         store.close()
     answered = {name: summary.counts.get(name, {}).get("done", 0) for name in stages}
     return {"seconds": seconds, "answered": answered[stages[-1]], "done_at": done_at}
+
+
+def _waiting_for_all(cls: type) -> type:
+    return type(cls.__name__, (cls,), {"early_inputs": lambda self: ()})
 
 
 def calls(stages: tuple[str, ...]) -> int:
@@ -322,8 +335,8 @@ def distilabel_venv(path: Path) -> Path:
 def _measure(system: str, url: str, stages: tuple[str, ...], requests: int, concurrency: int,
              venv: str | None) -> dict[str, Any]:  # fmt: skip
     load = os.getloadavg()[0]
-    if system == "safeset":
-        result = run_safeset(url, stages, requests, concurrency)
+    if system in ("safeset", "strict"):
+        result = run_safeset(url, stages, requests, concurrency, strict=system == "strict")
     elif system == "bare":
         result = run_bare(url, stages, requests, concurrency)
     elif system == "raw":
@@ -348,8 +361,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="per workload and system")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(
-        "--systems", nargs="+", default=["bare", "raw", "safeset", "distilabel"],
-        choices=["bare", "raw", "safeset", "distilabel"],
+        "--systems", nargs="+", default=["bare", "raw", "safeset", "strict", "distilabel"],
+        choices=["bare", "raw", "safeset", "strict", "distilabel"],
     )  # fmt: skip
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--latencies", nargs="+", default=list(LATENCIES), choices=list(LATENCIES))
@@ -371,8 +384,9 @@ def main() -> None:
             stages = WORKLOADS[workload]
             bases: dict[str, float] = {}
             for system in args.systems:
-                if system != "safeset" and BARRIERS & set(stages):
-                    continue
+                barrier = bool(BARRIERS & set(stages))
+                if (barrier and system not in ("safeset", "strict")) or (system == "strict" and not barrier):
+                    continue  # only safeset runs workloads with a barrier; strict is its reference there
                 with ServerProcess(latency=latency, faults=faults) as server:
                     try:
                         result = measure(system, server.url, stages, args.requests, args.concurrency, venv)

@@ -49,11 +49,13 @@ def find_duplicates(
     reference: Sequence[str] = (),
     jaccard: float = 0.7,
     cosine: float = 0.9,
+    signatures: Callable[[list[str]], np.ndarray] = minhash.signatures,
 ) -> list[Duplicate | None]:
     """One entry per text: None if kept, else the `Duplicate` naming the earlier kept item it matches.
 
     `embed` maps texts to unit vectors (e.g. `Embedder.encode`); without it only exact and MinHash
-    duplicates are found.
+    duplicates are found. `signatures` gives the MinHash signatures of normalised texts (a `Memo`
+    of them computes each text once over several calls).
     """
     if not 0 < jaccard <= 1 or not -1 <= cosine <= 1:
         raise ValueError(f"thresholds out of range: jaccard={jaccard} (0, 1], cosine={cosine} [-1, 1]")
@@ -65,7 +67,7 @@ def find_duplicates(
     first: dict[str, int] = {}
     representative = [first.setdefault(text, i) for i, text in enumerate(normalised)]
     unique = [i for i, r in enumerate(representative) if r == i]
-    decided = _Greedy(items, normalised, unique, n_ref, embed, jaccard, cosine).run()
+    decided = _Greedy(items, normalised, unique, n_ref, embed, jaccard, cosine, signatures).run()
 
     results: list[Duplicate | None] = []
     for i in range(n_ref, len(items)):
@@ -77,6 +79,26 @@ def find_duplicates(
         else:
             results.append(Duplicate(of=rep, method="exact", score=1.0))
     return results
+
+
+class Memo:
+    """A function of texts to rows (MinHash signatures, embeddings) that computes each text once:
+    a caller deciding in parts (a barrier that decides some items early) reuses what it computed
+    for the earlier parts, and gets the same rows for them."""
+
+    def __init__(self, compute: Callable[[list[str]], np.ndarray]):
+        self.compute = compute
+        self.rows: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [text for text in dict.fromkeys(texts) if text not in self.rows]
+        if not texts or len(missing) == len(texts):  # nothing to reuse
+            computed = self.compute(texts)
+            self.rows.update(zip(texts, computed, strict=True))
+            return computed
+        if missing:
+            self.rows.update(zip(missing, self.compute(missing), strict=True))
+        return np.stack([self.rows[text] for text in texts])
 
 
 def cosine_leaders(vectors: np.ndarray, cosine: float) -> list[Duplicate | None]:
@@ -114,6 +136,7 @@ class _Greedy:
         embed: Callable[[list[str]], np.ndarray] | None,
         jaccard: float,
         cosine: float,
+        signatures: Callable[[list[str]], np.ndarray],
     ):
         self.items = items
         self.unique = unique  # item index of each distinct text ("row"), in input order
@@ -121,7 +144,7 @@ class _Greedy:
         self.embed = embed
         self.jaccard = jaccard
         self.cosine = cosine
-        self.index = minhash.LSHIndex(minhash.signatures([normalised[i] for i in unique]), jaccard)
+        self.index = minhash.LSHIndex(signatures([normalised[i] for i in unique]), jaccard)
         self.vectors = _KeptVectors()
         self.decided: dict[int, Duplicate] = {}
 

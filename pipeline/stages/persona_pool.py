@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from evaluators import minhash
+from evaluators.dedup import Memo, find_duplicates
 from personas.pool import pool_personas
+from pipeline.context import StageContext
 from pipeline.records import Record
 from pipeline.stage import Drop, Outcome, Stage, StageParams
-from pipeline.stages.dedup import near_duplicates
 from pipeline.taxonomy import hazard
 
 
@@ -36,16 +38,26 @@ class PersonaPoolStage(Stage):
     barrier = True
     Params = PersonaPoolParams
 
+    def __init__(self, params: PersonaPoolParams, ctx: StageContext):
+        super().__init__(params, ctx)
+        # The personas decided early are the later decision's reference: their signatures and
+        # embeddings are computed once.
+        self._signatures = Memo(minhash.signatures)
+        self._embeddings = Memo(lambda texts: ctx.embedder().encode(texts))
+
     def early_inputs(self) -> tuple[str, ...]:
         return ("personas",) if self.params.domains_per_persona == 1 else ()
 
     def process_all(self, items: list[Record]) -> dict[str, Outcome]:
         earlier = self.ctx.read_blocking(lambda store: store.records(self.ctx.run_id, self.name))
         p = self.params
+        embedding = {} if p.cosine is None else {"embed": self._embeddings, "cosine": p.cosine}
         pool = pool_personas(
             items,
             earlier,
-            lambda texts, reference: near_duplicates(self.ctx, texts, p.jaccard, p.cosine, reference),
+            lambda texts, reference: find_duplicates(
+                texts, reference=reference, jaccard=p.jaccard, signatures=self._signatures, **embedding
+            ),
             p.domains_per_persona,
             self.ctx.seed_for("pairs"),
         )

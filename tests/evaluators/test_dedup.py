@@ -151,3 +151,18 @@ def test_minhash_across_many_blocks_finds_every_close_copy_and_no_distinct_text(
     for position, k in copies.items():
         assert found[position] is not None and found[position].method == "minhash"
         assert found[position].of == k and found[position].score >= 0.7
+
+
+def test_a_memo_computes_each_text_once_and_decides_as_the_direct_computation(embed):
+    asked: list[list[str]] = []
+    signatures = dedup.Memo(lambda texts: asked.append(texts) or minhash.signatures(texts))
+    vectors = dedup.Memo(embed)
+    texts = [*DISTINCT, *PARAPHRASES, DISTINCT[5] + " Please."]
+    direct = find_duplicates(texts[4:], reference=texts[:4], embed=embed)
+    find_duplicates(texts[:4], embed=vectors, signatures=signatures)  # an earlier part
+    assert find_duplicates(texts[4:], reference=texts[:4], embed=vectors, signatures=signatures) == direct
+    assert [len(a) for a in asked] == [4, len(texts) - 4]  # the reference's signatures came from the memo
+    assert np.array_equal(
+        signatures([normalise(t) for t in texts]), minhash.signatures([normalise(t) for t in texts])
+    )
+    assert len(vectors.rows) == len(texts)

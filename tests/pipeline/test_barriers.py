@@ -59,11 +59,11 @@ class StrictPool(PersonaPoolStage):
 
 
 class SlowExpansion(RelatedPersonasStage):
-    """Related personas that take a while, so the expansion is still running when the scenario
-    personas are pooled."""
+    """Related personas that take a while, one at a time (`run` sets its concurrency to 1), so the
+    expansion is still running when the scenario personas are pooled."""
 
     async def process(self, item: Record) -> Outcome:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
         return await super().process(item)
 
 
@@ -79,7 +79,7 @@ def world():
 
 
 def run(world: ChatServer, db: Path, stages: list[type[Stage]], **settings: Any) -> None:
-    raw = trident_config(world, name="barriers", seed=5, **settings)
+    raw = trident_config(world, name="barriers", seed=5, related_personas={"concurrency": 1}, **settings)
     store = Store.open(db)
     try:
         Runner(validate_config(raw, stages=stages), store, argv=["test"]).run()
