@@ -328,6 +328,7 @@ class Runner:
     async def _run_streaming(self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer) -> None:
         upstream = [self._states[n] for n in stage.consumes if n != stage.name]
         concurrency = stage.params.concurrency
+        feeds_barrier = any(s.stage.barrier and stage.name in s.stage.consumes for s in self._states.values())
         while not self._stopping:
             state.wake.clear()
             # Read before the query: a commit that lands during it wakes us for another look.
@@ -340,8 +341,8 @@ class Runner:
                 state.inflight[item.id] = asyncio.create_task(work)
             if settled and not fetched and upstream_done:
                 return
-            if upstream_done and not state.inflight and not state.queue and not fetched:
-                writer.commit_soon()  # its last outputs: downstream (a barrier) need not wait a tick
+            if feeds_barrier and upstream_done and not state.inflight and not state.queue and not fetched:
+                writer.commit_soon()  # its last outputs: the barrier waiting for them need not wait a tick
             await state.wake.wait()
 
     async def _refill(self, stage: Stage, state: _StageState, db: StoreThread, depth: int) -> int:
