@@ -204,6 +204,7 @@ def _sampling_params(request: ChatRequest) -> Any:
         seed=request.seed,
         logprobs=0 if request.logprobs else None,  # 0: the sampled token's own logprob only
         structured_outputs=guided,
+        skip_clone=True,  # made for this one request: the engine need not deep-copy it (as `vllm serve`)
     )
 
 
