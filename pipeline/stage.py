@@ -59,7 +59,13 @@ class StageInputError(Exception):
 class StageParams(ConfigModel):
     """Settings every stage has; each stage extends it with its own (`stages.<name>` in a config)."""
 
-    concurrency: int = Field(default=64, ge=1, description="items in flight", json_schema_extra=RUNTIME)
+    concurrency: int = Field(
+        default=64,
+        ge=1,
+        description="items in flight; by default 64, or twice the batch_size of an in-process engine the "
+        "stage calls when that is more",
+        json_schema_extra=RUNTIME,
+    )
 
 
 class LLMParams(StageParams):

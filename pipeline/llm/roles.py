@@ -162,6 +162,14 @@ class Roles(ConfigModel):
             return []
         return list(value) if isinstance(value, list) else [value]
 
+    def engine_in_flight(self, roles: tuple[str, ...]) -> int:
+        """Items a stage calling `roles` keeps in flight, unless its concurrency is set, so that an
+        in-process engine (hf, vllm) among them has a full batch: twice its `batch_size`, so that the
+        requests answered at one engine step are replaced from those waiting, not a round trip through
+        the stage later. 0 when no in-process engine serves them."""
+        configs = [c for role in roles for c in self.resolve(role)]
+        return 2 * max((c.batch_size for c in configs if not isinstance(c, OpenAIRole)), default=0)
+
 
 _ANY_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 

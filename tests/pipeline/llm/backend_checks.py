@@ -60,6 +60,7 @@ async def run_checks(backend: str, model_dir: str) -> dict[str, Any]:
             (await client.complete(ask("greedy", temperature=0, max_tokens=8, seed=s))).text for s in (1, 2)
         ]
         short = await client.complete(ask("long", max_tokens=3, temperature=2.0, seed=3))
+        extra = await vllm_checks(engine) if backend == "vllm" else {}
     finally:
         await engine.aclose()
     usage = client.usage.drain()[0]
@@ -76,6 +77,30 @@ async def run_checks(backend: str, model_dir: str) -> dict[str, Any]:
         "short_finish": short.completion.samples[0].finish_reason,
         "short_tokens": short.completion.completion_tokens,
         "calls": usage.calls,
+        **extra,
+    }
+
+
+async def vllm_checks(engine) -> dict[str, Any]:
+    """A prompt longer than the model's context sent with others fails alone; the backend's prompt
+    (rendered and tokenized in batches) is the one `LLM.chat` makes, with the same greedy answer."""
+    from vllm import SamplingParams
+
+    texts = ["short one", "word " * 600, "short two"]
+    together = await asyncio.gather(
+        *(engine.complete(ask(t, max_tokens=4, seed=1)) for t in texts), return_exceptions=True
+    )
+    question = ask("Say hello to the harbor.", temperature=0, max_tokens=8)
+    mine = await engine.complete(question)
+    # The engine thread is idle (nothing running, waiting for arrivals): LLM.chat may drive it here.
+    theirs = engine._llm.chat(
+        [list(question.messages)], SamplingParams(temperature=0, max_tokens=8), use_tqdm=False
+    )[0]
+    return {
+        "together": [type(o).__name__ for o in together],
+        "too_long_reason": getattr(together[1], "reason", ""),
+        "chat": [mine.samples[0].text, mine.prompt_tokens],
+        "llm_chat": [theirs.outputs[0].text, len(theirs.prompt_token_ids)],
     }
 
 

@@ -106,7 +106,11 @@ def test_vllm_in_process_backend_answers_like_the_hf_backend(tiny_model: Path) -
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("SUMMARY ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
-    check_summary(json.loads(lines[0].removeprefix("SUMMARY ")))
+    summary = json.loads(lines[0].removeprefix("SUMMARY "))
+    check_summary(summary)
+    assert summary["together"] == ["Completion", "LLMFailure", "Completion"]
+    assert "maximum context length is 512" in summary["too_long_reason"]
+    assert summary["chat"] == summary["llm_chat"]
 
 
 # ---- micro-batching, with a scripted engine ---------------------------------------------------
