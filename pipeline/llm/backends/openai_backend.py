@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,6 @@ import httpx
 import openai
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-from tenacity.wait import wait_base
 
 from pipeline.llm.limiter import AdaptiveLimiter, Dispatcher, MinuteBudget
 from pipeline.llm.roles import OpenAIRole, redact_url
@@ -73,16 +72,13 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-class _WaitRetryAfter(wait_base):
-    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter."""
-
-    def __init__(self) -> None:
-        self.backoff = wait_exponential_jitter(initial=0.25, max=20, jitter=0.5)
-
-    def __call__(self, retry_state: Any) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        asked = _retry_after(exc) if exc else None
-        return min(asked, 60.0) if asked is not None else self.backoff(retry_state)
+def _wait(exc: BaseException, attempt: int) -> float:
+    """Seconds before retrying after failed attempt `attempt` (1, 2, ...): what the server asked for
+    (capped at a minute), else exponential backoff with jitter (0.25 s doubling, up to 20 s)."""
+    asked = _retry_after(exc)
+    if asked is not None:
+        return min(asked, 60.0)
+    return min(20.0, 0.25 * 2 ** (attempt - 1) + random.uniform(0, 0.5))
 
 
 def _describe(exc: BaseException) -> str:
@@ -143,42 +139,40 @@ class OpenAIBackend:
     async def complete(self, request: ChatRequest) -> Completion:
         body = _arguments(request)
         estimate = sum(len(m["content"]) for m in request.messages) / 4 + request.max_tokens * request.n
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1),
-            wait=_WaitRetryAfter(),
-            retry=retry_if_exception(lambda exc: _is_transient(exc) and not _is_unreachable(exc)),
-            reraise=True,
-        )
+        attempts = self.config.max_retries + 1
         tried: _Endpoint | None = None  # the endpoint of the last attempt, which a retry avoids
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    if self.requests_budget:
-                        await self.requests_budget.take(1)
-                    if self.tokens_budget:
-                        await self.tokens_budget.take(estimate)
-                    tried, token = await self.dispatcher.acquire(avoid=tried)
-                    return await self._call_once(tried, token, body, estimate)
-        except openai.APIStatusError as exc:
-            if exc.status_code in (401, 403):
-                raise FatalLLMError(
-                    f"{tried.shown} refused the API key (HTTP {exc.status_code}); "
-                    f"check the environment variable {self.config.api_key_env}"
-                ) from None
-            if exc.status_code == 404:
-                raise FatalLLMError(
-                    f"model {request.model!r} or its route was not found at "
-                    f"{tried.shown} (HTTP 404); check the role's model and base_urls"
-                ) from None
-            n = attempt.retry_state.attempt_number
-            if exc.status_code in _GATEWAY_DOWN:  # through every retry: the server behind it is down
-                raise Unreachable(tried.shown, f"{_describe(exc)} after {n} attempt(s)") from None
-            raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
-        except _TRANSIENT as exc:
-            if _is_unreachable(exc):
-                raise Unreachable(tried.shown if tried else "?", _describe(exc)) from None
-            n = attempt.retry_state.attempt_number
-            raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
+        for attempt in range(1, attempts + 1):
+            try:
+                if self.requests_budget:
+                    await self.requests_budget.take(1)
+                if self.tokens_budget:
+                    await self.tokens_budget.take(estimate)
+                tried, token = await self.dispatcher.acquire(avoid=tried)
+                return await self._call_once(tried, token, body, estimate)
+            except openai.APIStatusError as exc:
+                if exc.status_code in (401, 403):
+                    raise FatalLLMError(
+                        f"{tried.shown} refused the API key (HTTP {exc.status_code}); "
+                        f"check the environment variable {self.config.api_key_env}"
+                    ) from None
+                if exc.status_code == 404:
+                    raise FatalLLMError(
+                        f"model {request.model!r} or its route was not found at "
+                        f"{tried.shown} (HTTP 404); check the role's model and base_urls"
+                    ) from None
+                if attempt == attempts or not _is_transient(exc):
+                    reason = f"{_describe(exc)} after {attempt} attempt(s)"
+                    if exc.status_code in _GATEWAY_DOWN:  # through every retry: the server behind is down
+                        raise Unreachable(tried.shown, reason) from None
+                    raise LLMFailure(reason, attempt) from None
+                error: BaseException = exc
+            except _TRANSIENT as exc:
+                if _is_unreachable(exc):
+                    raise Unreachable(tried.shown if tried else "?", _describe(exc)) from None
+                if attempt == attempts:
+                    raise LLMFailure(f"{_describe(exc)} after {attempt} attempt(s)", attempt) from None
+                error = exc
+            await asyncio.sleep(_wait(error, attempt))
         raise AssertionError("unreachable")
 
     async def _call_once(
