@@ -150,6 +150,7 @@ def config(url: str, stages: tuple[str, ...], per_category: int, concurrency: in
 
 
 def run_safeset(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
+    import pipeline.llm.backends.openai_backend  # noqa: F401  the SDK is imported before the clock, as bare's
     from pipeline.config import validate_config
     from pipeline.runner import Runner
     from pipeline.stages import STAGES
