@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
 import openai
-from openai import AsyncOpenAI, DefaultAioHttpClient
+from openai import AsyncOpenAI
 from pydantic import ValidationError
 
+from pipeline.llm.backends.aiohttp_post import AiohttpPoster
 from pipeline.llm.limiter import AdaptiveLimiter, Dispatcher, MinuteBudget
 from pipeline.llm.roles import OpenAIRole, redact_url
 from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample, Unreachable
@@ -97,9 +97,19 @@ class _Endpoint:
     url: str
     shown: str  # the URL without credentials, as stored and logged
     client: AsyncOpenAI
+    poster: AiohttpPoster | None  # http_client: aiohttp
     limiter: AdaptiveLimiter
     strikes: int = 0
     resting_until: float = 0.0
+
+    async def post(self, body: dict[str, Any]) -> Any:
+        """The decoded JSON answer to a chat-completions body, or the SDK's exception."""
+        if self.poster is not None:
+            return await self.poster.post(body)
+        # The SDK's low-level post sends the body as it is and hands back the decoded JSON: the typed
+        # `chat.completions.create` spends more CPU per call on converting its parameters and
+        # building response objects than the rest of this layer together.
+        return await self.client.post("/chat/completions", body=body, cast_to=object)
 
 
 def _limiter_outcome(exc: BaseException) -> str:
@@ -115,21 +125,12 @@ class OpenAIBackend:
     def __init__(self, config: OpenAIRole):
         self.config = config
         api_key = os.environ.get(config.api_key_env) or "EMPTY"
-        self.endpoints = [
-            _Endpoint(
-                url=url,
-                shown=redact_url(url),
-                client=AsyncOpenAI(
-                    base_url=url,
-                    api_key=api_key,
-                    max_retries=0,
-                    timeout=config.timeout_s,
-                    http_client=DefaultAioHttpClient() if config.http_client == "aiohttp" else None,
-                ),
-                limiter=AdaptiveLimiter(config.initial_concurrency, config.max_concurrency),
-            )
-            for url in config.base_urls
-        ]
+        self.endpoints = []
+        for url in config.base_urls:
+            client = AsyncOpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=config.timeout_s)
+            poster = AiohttpPoster(client, config.timeout_s) if config.http_client == "aiohttp" else None
+            limiter = AdaptiveLimiter(config.initial_concurrency, config.max_concurrency)
+            self.endpoints.append(_Endpoint(url, redact_url(url), client, poster, limiter))
         self.dispatcher = Dispatcher(self.endpoints)
         self.requests_budget = (
             MinuteBudget(config.requests_per_minute) if config.requests_per_minute else None
@@ -181,18 +182,12 @@ class OpenAIBackend:
         outcome = "error"
         started = time.perf_counter()
         try:
-            # The SDK's low-level post sends the body as it is and hands back the decoded JSON: the
-            # typed `chat.completions.create` spends more CPU per call on converting its parameters
-            # and building response objects than the rest of this layer together.
-            data = await endpoint.client.post("/chat/completions", body=body, cast_to=object)
+            data = await endpoint.post(body)
             completion = _completion(data, time.perf_counter() - started, endpoint.shown)
             outcome = "ok"
         except Exception as exc:
-            error = _unmask_connection_error(exc)
-            outcome = _limiter_outcome(error)
-            if error is exc:
-                raise
-            raise error from exc.__cause__
+            outcome = _limiter_outcome(exc)
+            raise
         finally:
             self.dispatcher.release(endpoint, token, outcome)
         if self.tokens_budget:
@@ -201,22 +196,9 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         for endpoint in self.endpoints:
+            if endpoint.poster is not None:
+                await endpoint.poster.aclose()
             await endpoint.client.close()
-
-
-def _unmask_connection_error(exc: Exception) -> Exception:
-    """The aiohttp transport reports every aiohttp connection error (refused, reset, disconnected) as
-    a connect timeout; what was not a timeout is a connection error, as the httpx transport says."""
-    if not isinstance(exc, openai.APITimeoutError):
-        return exc
-    cause = exc.__cause__
-    while cause is not None and not isinstance(cause, aiohttp.ClientError):
-        cause = cause.__cause__
-    if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, asyncio.TimeoutError):
-        error = openai.APIConnectionError(request=exc.request)
-        error.__cause__ = exc.__cause__
-        return error
-    return exc
 
 
 def _arguments(request: ChatRequest) -> dict[str, Any]:
