@@ -158,6 +158,7 @@ def run_safeset(
     url: str, stages: tuple[str, ...], requests: int, concurrency: int, strict: bool = False
 ) -> dict[str, Any]:
     """`strict`: every barrier waits for all of its inputs (decides nothing early)."""
+    import pipeline.llm.backends.openai_backend  # noqa: F401  the SDK is imported before the clock, as bare's
     from pipeline.config import validate_config
     from pipeline.runner import Runner
     from pipeline.stages import STAGES

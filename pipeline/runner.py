@@ -185,6 +185,7 @@ class Runner:
         except BaseException:
             self._remove_signal_handlers()
             await pool.aclose()
+            cache.close()
             self._release(db)
             raise
         writer = Writer(db, cache, usage)
@@ -205,6 +206,7 @@ class Runner:
                     await db.call(lambda s: s.end_session(self.run_id, session, status))
                 await pool.aclose()
                 self.progress.stop()
+                cache.close()
                 self._release(db)
         if self._fatal is not None:
             raise self._fatal

@@ -2,7 +2,8 @@
 
 A request whose key is already answered (committed in DuckDB, waiting to be committed, or being
 answered right now for another item) costs no call. New answers wait in memory until the runner's
-writer drains them into its next transaction; lookups that miss memory are batched into one query.
+writer drains them into its next transaction; lookups that miss memory are batched into one query,
+made on a read cursor with a thread of its own, so that a call never waits for a commit to finish.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from pipeline.llm.types import ChatRequest, Completion
-from pipeline.records import canonical_json
 from pipeline.store import CacheEntry
 from pipeline.store.thread import StoreThread
 
@@ -26,12 +26,34 @@ class CallCache:
         self._lookups: dict[str, asyncio.Future[str | None]] = {}
         self._lookup_scheduled = False
         self._tasks: set[asyncio.Task] = set()
+        self._reader: asyncio.Future[StoreThread] | None = None  # opened at the first lookup
+
+    def close(self) -> None:
+        """Stop the lookups' thread and close their cursor (after the last lookup)."""
+        if self._reader is not None and self._reader.done() and not self._reader.exception():
+            reader = self._reader.result()
+            reader.shutdown()
+            reader.store.close()
+        self._reader = None
+
+    async def _reader_thread(self) -> StoreThread:
+        """The lookups' own cursor and thread. The cursor sees committed data only, which is all a
+        lookup needs: an answer not yet committed is still in memory (`_new`, `_committing`)."""
+        assert self.db is not None
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self.db.call(lambda store: StoreThread(store.reader())))
+        return await asyncio.shield(self._reader)
 
     async def fetch(
-        self, request: ChatRequest, call: Callable[[ChatRequest], Awaitable[Completion]]
+        self,
+        request: ChatRequest,
+        call: Callable[[ChatRequest], Awaitable[Completion]],
+        canonical: str | None = None,
     ) -> tuple[Completion, bool]:
-        """The answer to `request` and whether it came without a new call."""
-        key = request.key()
+        """The answer to `request` and whether it came without a new call (`canonical`: the
+        request's canonical JSON, when the caller has it)."""
+        canonical = canonical or request.canonical()
+        key = request.key(canonical)
         entry = self._new.get(key) or self._committing.get(key)
         if entry is not None:
             return Completion.model_validate_json(entry.response), True
@@ -45,7 +67,7 @@ class CallCache:
                 completion, cached = Completion.model_validate_json(stored), True
             else:
                 completion, cached = await call(request), False
-                self._new[key] = _entry(key, request, completion)
+                self._new[key] = _entry(key, request, canonical, completion)
             future.set_result(completion)
             return completion, cached
         except BaseException as exc:
@@ -86,7 +108,8 @@ class CallCache:
         assert self.db is not None
         keys = list(batch)
         try:
-            rows = await self.db.call(lambda store: store.cache_get(keys))
+            reader = await self._reader_thread()
+            rows = await reader.call(lambda store: store.cache_get(keys))
         except Exception as exc:
             for future in batch.values():
                 if not future.done():
@@ -98,11 +121,11 @@ class CallCache:
                 future.set_result(row[0] if row else None)
 
 
-def _entry(key: str, request: ChatRequest, completion: Completion) -> CacheEntry:
+def _entry(key: str, request: ChatRequest, canonical: str, completion: Completion) -> CacheEntry:
     return CacheEntry(
         key=key,
         model=request.model,
-        request=canonical_json(request.payload()),
+        request=canonical,
         response=completion.model_dump_json(),
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,

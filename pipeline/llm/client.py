@@ -78,11 +78,10 @@ class LLMClient:
         return self.config.model
 
     async def complete(self, request: ChatRequest, schema: type[BaseModel] | None = None) -> Result:
-        request = request.model_copy(update={"model": self.model})
+        update: dict[str, object] = {"model": self.model}
         if schema is not None:
-            request = request.model_copy(
-                update={"json_schema": strict_schema(schema), "schema_name": schema.__name__}
-            )
+            update |= {"json_schema": strict_schema(schema), "schema_name": schema.__name__}
+        request = request.model_copy(update=update)
         tries = 1 + (self.config.schema_retries if schema is not None else 0)
         offset = first_attempt()
         reason = ""
@@ -91,8 +90,9 @@ class LLMClient:
             if attempt:
                 seed = derive_seed(request.key(), attempt)
                 attempt_request = request.model_copy(update={"seed": seed})
+            canonical = attempt_request.canonical()
             try:
-                completion, cached = await self._fetch(attempt_request)
+                completion, cached = await self._fetch(attempt_request, canonical)
             except LLMFailure as failure:
                 # No answer was spent on this attempt: a retry of the item asks it again, same seed.
                 self.usage.add(self.stage, self.model, failed=1)
@@ -106,20 +106,20 @@ class LLMClient:
                     parsed=parsed,
                     cached=cached,
                     attempts=attempt + 1,
-                    key=attempt_request.key(),
+                    key=attempt_request.key(canonical),
                 )
         self.usage.add(self.stage, self.model, failed=1)
         raise LLMFailure(
             f"answer broke the {schema.__name__} schema {tries} time(s); last: {reason}", offset + tries
         )
 
-    async def _fetch(self, request: ChatRequest) -> tuple[Completion, bool]:
+    async def _fetch(self, request: ChatRequest, canonical: str) -> tuple[Completion, bool]:
         """The answer (cached or new), waiting out an outage of the endpoint however long it lasts,
         up to the run's outage limit."""
         stuck_since, tries = 0.0, 0
         while True:
             try:
-                completion, cached = await self.cache.fetch(request, self.backend.complete)
+                completion, cached = await self.cache.fetch(request, self.backend.complete, canonical)
             except Unreachable as exc:
                 stuck_since = stuck_since or time.monotonic()
                 await self.outages.wait(exc, stuck_since, tries)

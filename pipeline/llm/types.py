@@ -33,8 +33,13 @@ class ChatRequest(BaseModel):
     def payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
-    def key(self) -> str:
-        return hashlib.sha256(canonical_json(self.payload()).encode()).hexdigest()[:32]
+    def canonical(self) -> str:
+        """The payload's canonical JSON: what the cache stores, and what `key` hashes."""
+        return canonical_json(self.payload())
+
+    def key(self, canonical: str | None = None) -> str:
+        """The cache key; pass `canonical()` when it is at hand, so it is not built twice."""
+        return hashlib.sha256((canonical or self.canonical()).encode()).hexdigest()[:32]
 
 
 class Sample(BaseModel):

@@ -4,6 +4,7 @@ endpoints, against the scripted OpenAI-compatible server."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from pipeline.llm.cache import CallCache
 from pipeline.llm.client import LLMClient, UsageBook
 from pipeline.llm.outage import OutageBoard
 from pipeline.llm.roles import OpenAIRole
-from pipeline.llm.types import EndpointOutage, LLMFailure, Result
+from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure, Result
 from pipeline.store import Store
 from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
@@ -191,3 +192,48 @@ def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, h
     assert isinstance(refused, EndpointOutage) and "connection error" in str(refused), refused
     timed_out = asyncio.run(failure(slow.url))
     assert isinstance(timed_out, LLMFailure) and timed_out.reason == "timeout after 2 attempt(s)"
+
+
+def test_both_transports_classify_every_answer_alike(chat_server):
+    """The aiohttp poster raises the SDK's own exceptions: each fault ends with the same reason (or
+    stops the run, or is an outage) as through the SDK's httpx transport, and the key is sent."""
+    server = chat_server()
+
+    async def outcome(http_client: str, faults: Faults, model: str = "scripted") -> str:
+        server.faults = faults
+        config = OpenAIRole(
+            backend="openai", model=model, base_urls=[server.url], http_client=http_client, max_retries=1
+        )
+        llm = LLMClient(
+            create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.3)
+        )
+        try:
+            result = await llm.complete(ask(f"{faults} {model}", seed=1), Verdict)
+            return f"answered {result.value}"
+        except (LLMFailure, EndpointOutage, FatalLLMError) as exc:
+            text = re.sub(r" since \S+ UTC", "", f"{type(exc).__name__}: {exc}")  # the outage's start
+            return text.split(": {")[0]  # without a malformed body's text
+        finally:
+            await llm.backend.aclose()
+
+    cases = [
+        (Faults(), "scripted"),
+        (Faults(rate_429=1.0), "scripted"),
+        (Faults(rate_500=1.0), "scripted"),
+        (Faults(rate_500=1.0, status_500=503), "scripted"),
+        (Faults(rate_malformed=1.0), "scripted"),
+        (Faults(), "unknown-model"),
+    ]
+    seen = {
+        http_client: [asyncio.run(outcome(http_client, faults, model)) for faults, model in cases]
+        for http_client in ("httpx", "aiohttp")
+    }
+    assert seen["aiohttp"] == seen["httpx"]
+    answered, throttled, failed, down, malformed, unknown = seen["aiohttp"]
+    assert answered.startswith("answered ")
+    assert throttled == "LLMFailure: HTTP 429 after 2 attempt(s)"
+    assert failed == "LLMFailure: HTTP 500 after 2 attempt(s)"
+    assert down.startswith("EndpointOutage:") and "HTTP 503" in down
+    assert malformed.startswith("LLMFailure: ") and "after 2 attempt(s)" in malformed
+    assert unknown.startswith("FatalLLMError: model 'unknown-model'") and "HTTP 404" in unknown
+    assert set(server.stats.authorizations) == {"Bearer EMPTY"}
