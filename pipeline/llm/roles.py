@@ -63,10 +63,9 @@ class OpenAIRole(ConfigModel):
     timeout_s: float = Field(default=120.0, gt=0, json_schema_extra=RUNTIME)
     http_client: Literal["aiohttp", "httpx"] = Field(
         default="httpx",
-        description="httpx: calls go through the SDK's client on its default transport; aiohttp: posted "
-        "with one aiohttp session, with the SDK's headers and exceptions (several times less CPU per "
-        "call; after a timeout the server may still be answering the abandoned call, so it can see a "
-        "few more calls in flight than the limit)",
+        description="the SDK's HTTP transport: httpx (its default) or aiohttp (less CPU per call; after "
+        "a timeout the server may still be answering the abandoned call, so it can see a few more "
+        "calls in flight than the limit)",
         json_schema_extra=RUNTIME,
     )
     max_concurrency: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)

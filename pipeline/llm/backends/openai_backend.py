@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.wait import wait_base
 
-from pipeline.llm.backends.aiohttp_post import AiohttpPoster
 from pipeline.llm.limiter import AdaptiveLimiter, Dispatcher, MinuteBudget
 from pipeline.llm.roles import OpenAIRole, redact_url
 from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample, Unreachable
@@ -72,13 +73,16 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-def _wait(exc: BaseException, attempt: int) -> float:
-    """Seconds before retrying after failed attempt `attempt` (1, 2, ...): what the server asked for
-    (capped at a minute), else exponential backoff with jitter (0.25 s doubling, up to 20 s)."""
-    asked = _retry_after(exc)
-    if asked is not None:
-        return min(asked, 60.0)
-    return min(20.0, 0.25 * 2 ** (attempt - 1) + random.uniform(0, 0.5))
+class _WaitRetryAfter(wait_base):
+    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter."""
+
+    def __init__(self) -> None:
+        self.backoff = wait_exponential_jitter(initial=0.25, max=20, jitter=0.5)
+
+    def __call__(self, retry_state: Any) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = _retry_after(exc) if exc else None
+        return min(asked, 60.0) if asked is not None else self.backoff(retry_state)
 
 
 def _describe(exc: BaseException) -> str:
@@ -97,19 +101,9 @@ class _Endpoint:
     url: str
     shown: str  # the URL without credentials, as stored and logged
     client: AsyncOpenAI
-    poster: AiohttpPoster | None  # http_client: aiohttp
     limiter: AdaptiveLimiter
     strikes: int = 0
     resting_until: float = 0.0
-
-    async def post(self, body: dict[str, Any]) -> Any:
-        """The decoded JSON answer to a chat-completions body, or the SDK's exception."""
-        if self.poster is not None:
-            return await self.poster.post(body)
-        # The SDK's low-level post sends the body as it is and hands back the decoded JSON: the typed
-        # `chat.completions.create` spends more CPU per call on converting its parameters and
-        # building response objects than the rest of this layer together.
-        return await self.client.post("/chat/completions", body=body, cast_to=object)
 
 
 def _limiter_outcome(exc: BaseException) -> str:
@@ -125,12 +119,21 @@ class OpenAIBackend:
     def __init__(self, config: OpenAIRole):
         self.config = config
         api_key = os.environ.get(config.api_key_env) or "EMPTY"
-        self.endpoints = []
-        for url in config.base_urls:
-            client = AsyncOpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=config.timeout_s)
-            poster = AiohttpPoster(client, config.timeout_s) if config.http_client == "aiohttp" else None
-            limiter = AdaptiveLimiter(config.initial_concurrency, config.max_concurrency)
-            self.endpoints.append(_Endpoint(url, redact_url(url), client, poster, limiter))
+        self.endpoints = [
+            _Endpoint(
+                url=url,
+                shown=redact_url(url),
+                client=AsyncOpenAI(
+                    base_url=url,
+                    api_key=api_key,
+                    max_retries=0,
+                    timeout=config.timeout_s,
+                    http_client=DefaultAioHttpClient() if config.http_client == "aiohttp" else None,
+                ),
+                limiter=AdaptiveLimiter(config.initial_concurrency, config.max_concurrency),
+            )
+            for url in config.base_urls
+        ]
         self.dispatcher = Dispatcher(self.endpoints)
         self.requests_budget = (
             MinuteBudget(config.requests_per_minute) if config.requests_per_minute else None
@@ -140,40 +143,42 @@ class OpenAIBackend:
     async def complete(self, request: ChatRequest) -> Completion:
         body = _arguments(request)
         estimate = sum(len(m["content"]) for m in request.messages) / 4 + request.max_tokens * request.n
-        attempts = self.config.max_retries + 1
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.max_retries + 1),
+            wait=_WaitRetryAfter(),
+            retry=retry_if_exception(lambda exc: _is_transient(exc) and not _is_unreachable(exc)),
+            reraise=True,
+        )
         tried: _Endpoint | None = None  # the endpoint of the last attempt, which a retry avoids
-        for attempt in range(1, attempts + 1):
-            try:
-                if self.requests_budget:
-                    await self.requests_budget.take(1)
-                if self.tokens_budget:
-                    await self.tokens_budget.take(estimate)
-                tried, token = await self.dispatcher.acquire(avoid=tried)
-                return await self._call_once(tried, token, body, estimate)
-            except openai.APIStatusError as exc:
-                if exc.status_code in (401, 403):
-                    raise FatalLLMError(
-                        f"{tried.shown} refused the API key (HTTP {exc.status_code}); "
-                        f"check the environment variable {self.config.api_key_env}"
-                    ) from None
-                if exc.status_code == 404:
-                    raise FatalLLMError(
-                        f"model {request.model!r} or its route was not found at "
-                        f"{tried.shown} (HTTP 404); check the role's model and base_urls"
-                    ) from None
-                if attempt == attempts or not _is_transient(exc):
-                    reason = f"{_describe(exc)} after {attempt} attempt(s)"
-                    if exc.status_code in _GATEWAY_DOWN:  # through every retry: the server behind is down
-                        raise Unreachable(tried.shown, reason) from None
-                    raise LLMFailure(reason, attempt) from None
-                error: BaseException = exc
-            except _TRANSIENT as exc:
-                if _is_unreachable(exc):
-                    raise Unreachable(tried.shown if tried else "?", _describe(exc)) from None
-                if attempt == attempts:
-                    raise LLMFailure(f"{_describe(exc)} after {attempt} attempt(s)", attempt) from None
-                error = exc
-            await asyncio.sleep(_wait(error, attempt))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if self.requests_budget:
+                        await self.requests_budget.take(1)
+                    if self.tokens_budget:
+                        await self.tokens_budget.take(estimate)
+                    tried, token = await self.dispatcher.acquire(avoid=tried)
+                    return await self._call_once(tried, token, body, estimate)
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise FatalLLMError(
+                    f"{tried.shown} refused the API key (HTTP {exc.status_code}); "
+                    f"check the environment variable {self.config.api_key_env}"
+                ) from None
+            if exc.status_code == 404:
+                raise FatalLLMError(
+                    f"model {request.model!r} or its route was not found at "
+                    f"{tried.shown} (HTTP 404); check the role's model and base_urls"
+                ) from None
+            n = attempt.retry_state.attempt_number
+            if exc.status_code in _GATEWAY_DOWN:  # through every retry: the server behind it is down
+                raise Unreachable(tried.shown, f"{_describe(exc)} after {n} attempt(s)") from None
+            raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
+        except _TRANSIENT as exc:
+            if _is_unreachable(exc):
+                raise Unreachable(tried.shown if tried else "?", _describe(exc)) from None
+            n = attempt.retry_state.attempt_number
+            raise LLMFailure(f"{_describe(exc)} after {n} attempt(s)", n) from None
         raise AssertionError("unreachable")
 
     async def _call_once(
@@ -182,12 +187,18 @@ class OpenAIBackend:
         outcome = "error"
         started = time.perf_counter()
         try:
-            data = await endpoint.post(body)
+            # The SDK's low-level post sends the body as it is and hands back the decoded JSON: the
+            # typed `chat.completions.create` spends more CPU per call on converting its parameters
+            # and building response objects than the rest of this layer together.
+            data = await endpoint.client.post("/chat/completions", body=body, cast_to=object)
             completion = _completion(data, time.perf_counter() - started, endpoint.shown)
             outcome = "ok"
         except Exception as exc:
-            outcome = _limiter_outcome(exc)
-            raise
+            error = _unmask_connection_error(exc)
+            outcome = _limiter_outcome(error)
+            if error is exc:
+                raise
+            raise error from exc.__cause__
         finally:
             self.dispatcher.release(endpoint, token, outcome)
         if self.tokens_budget:
@@ -196,9 +207,22 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         for endpoint in self.endpoints:
-            if endpoint.poster is not None:
-                await endpoint.poster.aclose()
             await endpoint.client.close()
+
+
+def _unmask_connection_error(exc: Exception) -> Exception:
+    """The aiohttp transport reports every aiohttp connection error (refused, reset, disconnected) as
+    a connect timeout; what was not a timeout is a connection error, as the httpx transport says."""
+    if not isinstance(exc, openai.APITimeoutError):
+        return exc
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, aiohttp.ClientError):
+        cause = cause.__cause__
+    if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, asyncio.TimeoutError):
+        error = openai.APIConnectionError(request=exc.request)
+        error.__cause__ = exc.__cause__
+        return error
+    return exc
 
 
 def _arguments(request: ChatRequest) -> dict[str, Any]:
