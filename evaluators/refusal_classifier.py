@@ -9,13 +9,15 @@ Features of a response (`features`):
   and in the whole text, a pivot ("however", "that said") in the opening, and the length in words.
 
 With `use_request: true`, where the request is known (the caller passes a non-empty prompt, as
-evolve, overrefusal_test, overrefusal_align and eval do), a second, small model reads how the response relates to it
-(`request_features`): the cosine similarity of the request's embedding with the response's and with
-its opening, and the share of the request's content words the response uses (and of its own content
-words it takes from the request). An answer talks about what was asked; a refusal or a deflection
-talks about something else. That model is a 3-class logistic regression (compliance / partial /
-refusal) over those numbers plus the decision of a response-only model trained on the written data;
-p̂(refusal) is p(partial) + p(refusal), as XSTest counts a partial refusal.
+evolve, overrefusal_test, overrefusal_align and eval do), a second, small model reads how the
+response relates to it (`request_features`): the cosine similarity of the request's embedding with
+the response's and with its opening's, and the share of the request's content words the response
+uses (and of its own content words it takes from the request). An answer talks about what was
+asked; a refusal or a deflection talks about something else. Opt-in: an answer that does not echo
+the request ("Sure. Here is how to do it step by step.") reads as a refusal. That model is a
+3-class logistic regression (compliance / partial / refusal) over those numbers plus the decision of
+a response-only model trained on the written data; p̂(refusal) is p(partial) + p(refusal), as XSTest
+counts a partial refusal.
 
 The model file (data/refusal/classifier.json, ~25 KB) holds the weights, the Platt scaling fitted on
 out-of-fold scores (so p̂ is calibrated), the request model, and the hash of the data it was built
@@ -62,7 +64,8 @@ _WORD = re.compile(r"[a-z][a-z'-]+")
 
 class ClassifierConfig(RefusalConfigBase):
     """The calibrated refusal classifier: `model` is a model file built by
-    `python -m evaluators.refusal_train`; default data/refusal/classifier.json."""
+    `python -m evaluators.refusal_train`; default data/refusal/classifier.json. `use_request: true`
+    reads each response against the request the caller passes (module docstring)."""
 
     kind: Literal["classifier"]
     model: str | None = None
