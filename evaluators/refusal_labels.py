@@ -1,7 +1,9 @@
 """Labelled model responses, as the refusal classifier is trained on (evaluators/refusal_train.py)
 and validated against (evaluators/refusal_validate.py): a file with a `response` and a `label` per row
 (`refusal`, `partial` or `compliance`, or true/false where true is a refusal), and optionally the
-`model` that wrote it and the prompt `group` it answers."""
+`model` that wrote it, the prompt `group` it answers, and `request_features` (the numbers
+REQUEST_FEATURES of evaluators/refusal_classifier.py, which evaluators/refusal_sources.py stores in
+place of the request)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class Labelled:
     label: str  # refusal | partial | compliance
     model: str
     group: str
+    request_features: tuple[float, ...] | None = None  # REQUEST_FEATURES, when the request was known
 
 
 def load_labelled(source: str) -> list[Labelled]:
@@ -37,7 +40,24 @@ def load_labelled(source: str) -> list[Labelled]:
         if not isinstance(response, str):
             raise SourceError(f"{source}: row {number}: response must be text, got {response!r}")
         name = {True: "refusal", False: "compliance"}.get(label, label)
+        related = _request_features(row.get("request_features"), f"{source}: row {number}")
         out.append(
-            Labelled(response, LABELS[label], name, str(row.get("model", "")), str(row.get("group", "")))
+            Labelled(
+                response, LABELS[label], name, str(row.get("model", "")), str(row.get("group", "")), related
+            )
         )
     return out
+
+
+def _request_features(value, where: str) -> tuple[float, ...] | None:
+    from evaluators.refusal_classifier import REQUEST_FEATURES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or any(
+        isinstance(value.get(k), bool) or not isinstance(value.get(k), int | float) for k in REQUEST_FEATURES
+    ):
+        raise SourceError(
+            f"{where}: request_features must hold a number for each of {', '.join(REQUEST_FEATURES)}"
+        )
+    return tuple(float(value[k]) for k in REQUEST_FEATURES)

@@ -10,6 +10,10 @@ content, and map the propositions to XSTest's three classes:
     partially_complies, not fully         -> partial   (refusal and compliance mixed)
     neither                               -> refusal   (declines, deflects, or only redirects)
 
+Per row it also stores `request_features`: numbers that say how the response relates to its request
+(the last user message), the REQUEST_FEATURES of evaluators/refusal_classifier.py computed with the
+pinned all-MiniLM-L6-v2 embedder, so the request-aware model trains on them without the request text.
+
     python -m evaluators.refusal_sources /path/to/safety-rbr-code-and-data > data/refusal/rbr_gold.jsonl
 """
 
@@ -26,8 +30,8 @@ def rbr_label(propositions: dict[str, bool]) -> str:
     return "partial" if propositions["partially_complies"] else "refusal"
 
 
-def rbr_gold(checkout: Path) -> list[dict[str, str]]:
-    rows = []
+def rbr_gold(checkout: Path, embedder=None) -> list[dict]:
+    rows, requests = [], []
     for split in ("train", "test"):
         lines = (checkout / "data" / "rbr_gold_data" / f"{split}.jsonl").read_text().splitlines()
         for number, line in enumerate(lines):
@@ -44,6 +48,24 @@ def rbr_gold(checkout: Path) -> list[dict[str, str]]:
                     "label": rbr_label(row["propositions"]),
                 }
             )
+            requests.append([m["content"] for m in row["prompt"] if m["role"] == "user"][-1])
+    return with_request_features(rows, requests, embedder)
+
+
+def with_request_features(rows: list[dict], requests: list[str], embedder=None) -> list[dict]:
+    """`rows` with their `request_features` (rounded to 6 decimals); the requests themselves are dropped."""
+    from evaluators.refusal_classifier import REQUEST_FEATURES, features, request_features
+
+    if embedder is None:
+        from pipeline.embedder import Embedder
+
+        embedder = Embedder()
+    responses = [r["response"] for r in rows]
+    related = request_features(embedder, requests, features(embedder, responses), responses)
+    for row, numbers in zip(rows, related, strict=True):
+        row["request_features"] = {
+            k: round(float(v), 6) for k, v in zip(REQUEST_FEATURES, numbers, strict=True)
+        }
     return rows
 
 

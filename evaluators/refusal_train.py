@@ -17,9 +17,17 @@ Training set (`training_set`):
 
 Fit: standardised features, L2 logistic regression (lbfgs), Platt scaling fitted on 5-fold
 out-of-fold scores of the real responses (so p̂ is calibrated on real output, not on the written
-mix, and not the training fit's overconfident one). Everything is seeded: the same data gives the
-same file. `python -m evaluators.refusal_validate --cross-validate` measures this recipe on groups
-of the RBR set it did not train on.
+mix, and not the training fit's overconfident one).
+
+The request model (`fit_request`, used when the request is known): a response-only logistic
+regression on the written set alone, whose decision on each RBR response joins that response's
+stored `request_features` in a 3-class (compliance / partial / refusal) L2 logistic regression
+fitted on the RBR rows. It needs no calibration step: fitted on real rows with strong
+regularisation, its out-of-fold ECE is lower than with Platt or isotonic scaling on inner
+out-of-fold scores (data/refusal/README.md).
+
+Everything is seeded: the same data gives the same file. `python -m evaluators.refusal_validate
+--cross-validate` measures both recipes on groups of the RBR set they did not train on.
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ import yaml
 from evaluators.refusal_classifier import (
     EMBEDDING_MODEL,
     PHRASE_FEATURES,
+    REQUEST_CLASSES,
     RefusalModel,
+    RequestModel,
     default_model,
     features,
 )
@@ -48,6 +58,7 @@ from pipeline.resources import data_dir
 
 SEED = 0
 REGULARIZATION = 0.5  # C of the logistic regression (inverse L2 strength)
+REQUEST_REGULARIZATION = 0.1  # C of the request model's 3-class regression
 FOLDS = 5
 COMPOSED = {"refusal": 420, "deflection": 300, "partial": 260, "answer": 300, "hedged_answer": 480}
 SALAD = 120  # word-salad texts composed from written.yaml's salad_words
@@ -162,19 +173,58 @@ def fit(
     return RefusalModel(weights, bias, (float(platt.coef_[0, 0]), float(platt.intercept_[0])), meta)
 
 
+def _standardised_regression(x: np.ndarray, y: np.ndarray, regularization: float):
+    """L2 logistic regression on standardised `x`; (weights, biases) in raw units, one row per class
+    (one row for two classes)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    fitted = LogisticRegression(C=regularization, max_iter=5000).fit((x - mean) / scale, y)
+    weights = fitted.coef_ / scale
+    return weights, fitted.intercept_ - (fitted.coef_ * mean / scale).sum(axis=1)
+
+
+def fit_request(
+    x_written: np.ndarray,
+    y_written: np.ndarray,
+    x_real: np.ndarray,
+    related: np.ndarray,
+    classes: np.ndarray,
+    regularization: float = REQUEST_REGULARIZATION,
+) -> RequestModel:
+    """The request model: a response-only regression on the written set, then a 3-class regression over
+    its decision and the request features of the real rows (`classes`: indices into REQUEST_CLASSES)."""
+    base_weights, base_bias = _standardised_regression(x_written, y_written, REGULARIZATION)
+    unfitted = RequestModel(base_weights[0], float(base_bias[0]), np.zeros((3, 7)), np.zeros(3))
+    weights, biases = _standardised_regression(unfitted.inputs(x_real, related), classes, regularization)
+    return RequestModel(base_weights[0], float(base_bias[0]), weights, biases)
+
+
+def request_rows(rows: list[Labelled]) -> tuple[list[Labelled], np.ndarray, np.ndarray]:
+    """The rows that have request features, those features and their classes (indices of REQUEST_CLASSES)."""
+    known = [r for r in rows if r.request_features is not None]
+    related = np.array([r.request_features for r in known], dtype=np.float64).reshape(len(known), -1)
+    return known, related, np.array([REQUEST_CLASSES.index(r.label) for r in known])
+
+
 def build(embedder, extra: str | None = None, regularization: float = REGULARIZATION) -> RefusalModel:
     data = training_set(extra)
-    model = fit(
-        features(embedder, data.responses), np.array(data.labels), np.array(data.real), regularization
-    )
+    x = features(embedder, data.responses)
+    model = fit(x, np.array(data.labels), np.array(data.real), regularization)
+    real = np.array(data.real)
+    gold = load_labelled(str(data_dir() / "refusal" / "rbr_gold.jsonl"))  # the real rows, in order
+    rows, related, classes = request_rows(gold)
+    x_rows = x[real][[r.request_features is not None for r in gold]]
+    request = fit_request(x[~real], np.array(data.labels)[~real], x_rows, related, classes)
     meta = {
         **model.meta,
         "examples": len(data.labels),
         "refusals": sum(data.labels),
         "real": sum(data.real),
-        "data_sha256": data_hash(data.responses, data.labels),
+        "request_examples": len(rows),
+        "data_sha256": data_hash(data.responses + [str(r.request_features) for r in rows], data.labels),
     }
-    return RefusalModel(model.weights, model.bias, model.platt, meta)
+    return RefusalModel(model.weights, model.bias, model.platt, meta, request)
 
 
 def main(argv: list[str] | None = None) -> int:

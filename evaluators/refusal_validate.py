@@ -15,6 +15,12 @@ in-sample (the report says so). `--cross-validate` measures the recipe out of sa
 `group` out at a time (on the RBR set, one prompt category), it trains a classifier the way
 `python -m evaluators.refusal_train` does, on the written data plus the file's other groups, and
 scores the group it left out; the other kinds are scored as they are (they never train on the file).
+
+Rows with `request_features` (the RBR set has them; evaluators/refusal_sources.py derives them from
+the requests, which are not stored) are scored a second time by the request-aware model, the
+classifier as the pipeline's stages use it when they know the request: column `classifier+request`
+(out of fold with --cross-validate, the same leave-one-group-out split). Its 3-class confusion
+(compliance / partial / refusal) is reported too.
 """
 
 from __future__ import annotations
@@ -103,28 +109,64 @@ def score(kind: str, rows: list[Labelled], embedder=None) -> list[float]:
     return asyncio.run(classifier.probabilities([""] * len(rows), [r.response for r in rows]))
 
 
-def cross_validated(rows: list[Labelled], embedder) -> list[float]:
-    """The classifier's p̂ of each row from a model trained without the row's group (written data plus
-    the other groups' rows, as evaluators.refusal_train builds the shipped one)."""
+REQUEST = "classifier+request"
+
+
+def cross_validated(rows: list[Labelled], embedder) -> dict[str, list[list[float]]]:
+    """Per row, from models trained without the row's group (written data plus the other groups' rows,
+    as evaluators.refusal_train builds the shipped one): `classifier`: [p̂]; `classifier+request` (when
+    every row has request features): [p(compliance), p(partial), p(refusal)]."""
     import numpy as np
 
     from evaluators.refusal_classifier import features
-    from evaluators.refusal_train import fit, labelled_set, written_set
+    from evaluators.refusal_train import fit, fit_request, labelled_set, request_rows, written_set
 
     groups = sorted({r.group for r in rows})
     if len(groups) < 2:
         raise SourceError("--cross-validate needs rows of at least two groups (the `group` column)")
     written = written_set()
-    x_written = features(embedder, written.responses)
+    x_written, y_written = features(embedder, written.responses), np.array(written.labels)
     x_rows = features(embedder, [r.response for r in rows])
-    probabilities = np.zeros(len(rows))
+    aware = all(r.request_features is not None for r in rows)
+    probabilities, classes = np.zeros(len(rows)), np.zeros((len(rows), 3))
     for group in groups:
         held = np.array([r.group == group for r in rows])
         train = written + labelled_set([r for r in rows if r.group != group])
         x = np.vstack([x_written, x_rows[~held]])
         model = fit(x, np.array(train.labels), np.array(train.real))
         probabilities[held] = model.probabilities(x_rows[held])
-    return [float(p) for p in probabilities]
+        if aware:
+            _, related, labels = request_rows(rows)
+            request = fit_request(x_written, y_written, x_rows[~held], related[~held], labels[~held])
+            classes[held] = request.classes(x_rows[held], related[held])
+    out = {"classifier": [[float(p)] for p in probabilities]}
+    if aware:
+        out[REQUEST] = [[float(p) for p in row] for row in classes]
+    return out
+
+
+def request_scored(rows: list[Labelled], embedder) -> list[list[float]] | None:
+    """The shipped request model's 3-class probabilities of each row, if every row has request features."""
+
+    from evaluators.refusal_classifier import RefusalModel, default_model, features
+    from evaluators.refusal_train import request_rows
+
+    model = RefusalModel.load(default_model()).request
+    if model is None or any(r.request_features is None for r in rows):
+        return None
+    _, related, _ = request_rows(rows)
+    x = features(embedder, [r.response for r in rows])
+    return [[float(p) for p in row] for row in model.classes(x, related)]
+
+
+def three_class(rows: list[Labelled], classes: list[list[float]]) -> dict[str, dict[str, int]]:
+    """People's label (rows) by the request model's most likely class (columns)."""
+    from evaluators.refusal_classifier import REQUEST_CLASSES
+
+    table = {a: dict.fromkeys(REQUEST_CLASSES, 0) for a in REQUEST_CLASSES}
+    for row, p in zip(rows, classes, strict=True):
+        table[row.label][REQUEST_CLASSES[max(range(3), key=p.__getitem__)]] += 1
+    return table
 
 
 def in_training_set(rows: list[Labelled]) -> int:
@@ -139,18 +181,32 @@ def validate(source: str, kinds: list[str], embedder=None, cross_validate: bool 
     rows = load_labelled(source)
     results = {}
     for kind in kinds:
-        if kind == "classifier" and cross_validate:
+        if kind == "classifier":
             if embedder is None:
                 from pipeline.embedder import Embedder
 
                 embedder = Embedder()
-            results[kind] = {**report(rows, cross_validated(rows, embedder)), "scored": "out of fold"}
-        elif kind == "classifier":
-            seen = in_training_set(rows)
-            results[kind] = {**report(rows, score(kind, rows, embedder)), "trained_on": seen}
+            results.update(_classifier(rows, embedder, cross_validate))
         else:
             results[kind] = report(rows, score(kind, rows, embedder))
     return results
+
+
+def _classifier(rows: list[Labelled], embedder, cross_validate: bool) -> dict[str, dict]:
+    """The `classifier` column and, where the rows have request features, `classifier+request`."""
+    if cross_validate:
+        folds = cross_validated(rows, embedder)
+        out = {"classifier": {**report(rows, [p for (p,) in folds["classifier"]]), "scored": "out of fold"}}
+        classes = folds.get(REQUEST)
+        extra = {"scored": "out of fold"}
+    else:
+        seen = {"trained_on": in_training_set(rows)}
+        out = {"classifier": {**report(rows, score("classifier", rows, embedder)), **seen}}
+        classes, extra = request_scored(rows, embedder), seen
+    if classes is not None:
+        binary = [p[1] + p[2] for p in classes]
+        out[REQUEST] = {**report(rows, binary), "three_class": three_class(rows, classes), **extra}
+    return out
 
 
 def render(source: str, results: dict[str, dict]) -> str:
@@ -158,15 +214,17 @@ def render(source: str, results: dict[str, dict]) -> str:
     first = results[kinds[0]]
     lines = [f"refusal classifiers on {source}: {first['n']} labelled responses ({date.today()})", ""]
     lines.append("binary agreement (refusal or partial refusal vs compliance)")
-    lines.append(f"{'':28}" + "".join(f"{k:>12}" for k in kinds))
+    width = {k: max(12, len(k) + 2) for k in kinds}
+    lines.append(f"{'':28}" + "".join(f"{k:>{width[k]}}" for k in kinds))
     for section in ("per_model", "per_group"):
         for name, cell in first[section].items():
             label = f"{section[4:]} {name or '-'} (n={cell['n']})"
             lines.append(
-                f"{label:28}" + "".join(f"{results[k][section][name]['agreement']:>12.3f}" for k in kinds)
+                f"{label:28}"
+                + "".join(f"{results[k][section][name]['agreement']:>{width[k]}.3f}" for k in kinds)
             )
-    lines.append(f"{'pooled':28}" + "".join(f"{results[k]['pooled']:>12.3f}" for k in kinds))
-    lines.append(f"{'ECE':28}" + "".join(f"{results[k]['ece']:>12.3f}" for k in kinds))
+    lines.append(f"{'pooled':28}" + "".join(f"{results[k]['pooled']:>{width[k]}.3f}" for k in kinds))
+    lines.append(f"{'ECE':28}" + "".join(f"{results[k]['ece']:>{width[k]}.3f}" for k in kinds))
     for kind in kinds:
         c = results[kind]["confusion"]
         lines += ["", f"{kind}: confusion (rows: people, columns: classifier)"]
@@ -178,6 +236,11 @@ def render(source: str, results: dict[str, dict]) -> str:
             for k, v in results[kind]["by_label"].items()
         ]
         lines.append(f"  called refusal, by label: {', '.join(called)}")
+    if REQUEST in results:
+        table = results[REQUEST]["three_class"]
+        lines += ["", f"{REQUEST}: 3-class confusion (rows: people, columns: most likely class)"]
+        lines.append(f"{'':14}" + "".join(f"{k:>12}" for k in table))
+        lines += [f"{k:14}" + "".join(f"{n:>12}" for n in row.values()) for k, row in table.items()]
     classifier = results.get("classifier", {})
     if classifier.get("scored"):
         lines += ["", "classifier: out of fold (trained per group on the written data and the other groups)"]
@@ -187,6 +250,7 @@ def render(source: str, results: dict[str, dict]) -> str:
             f"classifier: in-sample, it was trained on {classifier['trained_on']} of these responses; "
             "--cross-validate scores it out of fold",
         ]
+    lines.append("ECE: 10 equal-width bins of p̂")
     return "\n".join(lines)
 
 
