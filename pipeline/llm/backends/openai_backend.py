@@ -73,14 +73,20 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+_UNREADABLE = (openai.APIResponseValidationError, ValueError)  # the server answered, but not in JSON
+
+
 class _WaitRetryAfter(wait_base):
-    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter."""
+    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter; an
+    unreadable answer is no sign of load, so it is asked again at once."""
 
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(initial=0.25, max=20, jitter=0.5)
 
     def __call__(self, retry_state: Any) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _UNREADABLE):
+            return 0.0
         asked = _retry_after(exc) if exc else None
         return min(asked, 60.0) if asked is not None else self.backoff(retry_state)
 

@@ -94,21 +94,30 @@ def test_under_20_percent_faults_every_request_ends_once_and_no_answer_is_asked_
             assert second.cached and second.parsed == first.parsed
 
 
-def test_retry_after_is_honoured(chat_server):
-    async def one(server_faults: Faults) -> tuple[float, LLMFailure]:
-        server = chat_server(faults=server_faults)
-        llm = client(role(server.url, max_retries=2, initial_concurrency=8))
-        started = time.monotonic()
-        with pytest.raises(LLMFailure) as caught:
-            await llm.complete(ask("x"))
-        await llm.backend.aclose()
-        return time.monotonic() - started, caught.value
+async def failing_call(chat_server, server_faults: Faults) -> tuple[float, LLMFailure]:
+    """Seconds one call took to fail through two retries, and its failure."""
+    server = chat_server(faults=server_faults)
+    llm = client(role(server.url, max_retries=2, initial_concurrency=8))
+    started = time.monotonic()
+    with pytest.raises(LLMFailure) as caught:
+        await llm.complete(ask("x"))
+    await llm.backend.aclose()
+    return time.monotonic() - started, caught.value
 
-    waited, failure = asyncio.run(one(Faults(rate_429=1.0, retry_after=0.4)))
+
+def test_retry_after_is_honoured(chat_server):
+    waited, failure = asyncio.run(failing_call(chat_server, Faults(rate_429=1.0, retry_after=0.4)))
     assert waited >= 0.8 and failure.reason == "HTTP 429 after 3 attempt(s)"
     assert failure.attempts == 0  # answers spent: none, so a retry asks the same request (same seed)
-    waited, _ = asyncio.run(one(Faults(rate_429=1.0, retry_after=0.0)))
+    waited, _ = asyncio.run(failing_call(chat_server, Faults(rate_429=1.0, retry_after=0.0)))
     assert waited < 0.4  # "Retry-After: 0" means at once
+
+
+def test_an_unreadable_answer_is_asked_again_at_once_a_5xx_after_a_backoff(chat_server):
+    waited, failure = asyncio.run(failing_call(chat_server, Faults(rate_malformed=1.0)))
+    assert failure.reason.endswith("after 3 attempt(s)") and waited < 0.6  # backoff alone: >= 0.75 s
+    waited, failure = asyncio.run(failing_call(chat_server, Faults(rate_500=1.0)))
+    assert failure.reason == "HTTP 500 after 3 attempt(s)" and waited >= 0.75  # 0.25 s, then 0.5 s
 
 
 def test_429s_cut_the_concurrency_when_they_are_many_not_when_they_are_sparse(chat_server):
