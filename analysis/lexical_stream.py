@@ -13,6 +13,7 @@ equals the in-memory functions of `analysis.lexical` on the same tokens.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,8 @@ class LexicalStream:
         bigrams = pa.table({"k": pairs[owner[:-1] == owner[1:]]})
         in_text = owner[:-2] == owner[2:]
         trigrams = pa.table({"a": id_array[:-2][in_text], "k": pairs[1:][in_text]})
-        self._grams.register("batch", bigrams)
-        self._grams.execute("INSERT INTO bigrams SELECT k FROM batch")
-        self._grams.unregister("batch")
-        self._grams.register("batch", trigrams)
-        self._grams.execute("INSERT INTO trigrams SELECT a, k FROM batch")
-        self._grams.unregister("batch")
+        self._grams.from_arrow(bigrams).insert_into("bigrams")
+        self._grams.from_arrow(trigrams).insert_into("trigrams")
         self._bigrams += len(bigrams)
         self._trigrams += len(trigrams)
 
@@ -102,8 +99,7 @@ class LexicalStream:
             "distinct_1": len(self.vocabulary) / self.tokens if self.tokens else 0.0,
             "distinct_2": distinct_bigrams[0] / self._bigrams if self._bigrams else 0.0,
             "distinct_3": distinct_trigrams[0] / self._trigrams if self._trigrams else 0.0,
-            # (a stream no longer than a window is read whole, as a list: msttr tests it for emptiness)
-            "msttr": lexical.msttr(stream if self.tokens > msttr_window else stream.tolist(), msttr_window),
+            "msttr": lexical.msttr(_Slices(stream), msttr_window),
             "mtld": (self._mtld(stream, forward=True) + self._mtld(stream, forward=False)) / 2,
             "hdd": lexical.hdd_of_frequencies(self.counts, self.tokens),
             "self_bleu": lexical.self_bleu(
@@ -134,3 +130,20 @@ class LexicalStream:
         if len(chosen) > sample:
             chosen = [chosen[i] for i in random.Random(seed).sample(range(len(chosen)), sample)]
         return [stream[ends[i] - lengths[i] : ends[i]].tolist() for i in chosen]
+
+
+class _Slices:
+    """The id stream as `lexical.msttr` reads it: its length, and slices as lists of ints (reading
+    a memory-mapped array element by element would be slow)."""
+
+    def __init__(self, stream: np.ndarray):
+        self.stream = stream
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def __getitem__(self, part: slice) -> list[int]:
+        return self.stream[part].tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.stream.tolist())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +14,8 @@ from rich.table import Table
 
 from pipeline.cli.common import console, db_option, fail, run_option, user_errors
 from pipeline.cli.group import main
+
+SCORE_MEMORY = "256MB"  # DuckDB's while score reads the store
 
 
 def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,7 +148,11 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
         store = Store.open(db_path)
     elif needs_run:
         store = Store.open(db_path, read_only=True)
+    spill = tempfile.TemporaryDirectory(prefix="safeset-score-")
     try:
+        if store is not None:
+            # A stage's texts are read in commit order: DuckDB sorts them in bounded memory, spilling.
+            store.limit_export_memory(SCORE_MEMORY, Path(spill.name))
         run = store.resolve_run(run_id, with_records_in=tuple(DATASETS)) if needs_run else None
         if not datasets:
             names = [*dataset_stages(store, run), *compare]
@@ -157,6 +165,7 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
     finally:
         if store is not None:
             store.close()
+        spill.cleanup()
     if as_json:
         click.echo(json.dumps(cards, default=str))
         return
