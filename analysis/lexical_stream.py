@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
 from analysis import lexical
+from pipeline.store.distinct_grams import DistinctGrams
 
 CHUNK = 1 << 20  # tokens read back at a time
-MEMORY_LIMIT = "256MB"  # DuckDB's, for the n-gram tables; it spills the rest to the scratch folder
 _SHIFT = np.uint64(32)
 
 
@@ -38,12 +37,7 @@ class LexicalStream:
         self.texts = 0
         self._ids = (folder / "tokens.u32").open("wb")
         self._lengths = (folder / "lengths.u32").open("wb")
-        self._grams = duckdb.connect(str(folder / "grams.duckdb"))
-        self._grams.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        self._grams.execute(f"SET temp_directory = '{folder / 'spill'}'")
-        self._grams.execute("SET preserve_insertion_order = false")
-        self._grams.execute("CREATE TABLE bigrams (k UBIGINT)")
-        self._grams.execute("CREATE TABLE trigrams (a UINTEGER, k UBIGINT)")
+        self._grams = DistinctGrams(folder)
         self._bigrams = 0
         self._trigrams = 0
 
@@ -76,8 +70,7 @@ class LexicalStream:
         bigrams = pa.table({"k": pairs[owner[:-1] == owner[1:]]})
         in_text = owner[:-2] == owner[2:]
         trigrams = pa.table({"a": id_array[:-2][in_text], "k": pairs[1:][in_text]})
-        self._grams.from_arrow(bigrams).insert_into("bigrams")
-        self._grams.from_arrow(trigrams).insert_into("trigrams")
+        self._grams.add(bigrams, trigrams)
         self._bigrams += len(bigrams)
         self._trigrams += len(trigrams)
 
@@ -85,20 +78,14 @@ class LexicalStream:
         """The lexical section of a scorecard (see analysis.scorecard)."""
         self._ids.close()
         self._lengths.close()
-        distinct_bigrams = self._grams.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT k FROM bigrams)"
-        ).fetchone()
-        distinct_trigrams = self._grams.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT a, k FROM trigrams)"
-        ).fetchone()
-        self._grams.close()
+        distinct_bigrams, distinct_trigrams = self._grams.distinct()
         stream = self._read("tokens.u32", self.tokens)
         return {
             "tokens": self.tokens,
             "mean_tokens": self.tokens / self.texts if self.texts else 0.0,
             "distinct_1": len(self.vocabulary) / self.tokens if self.tokens else 0.0,
-            "distinct_2": distinct_bigrams[0] / self._bigrams if self._bigrams else 0.0,
-            "distinct_3": distinct_trigrams[0] / self._trigrams if self._trigrams else 0.0,
+            "distinct_2": distinct_bigrams / self._bigrams if self._bigrams else 0.0,
+            "distinct_3": distinct_trigrams / self._trigrams if self._trigrams else 0.0,
             "msttr": lexical.msttr(_Slices(stream), msttr_window),
             "mtld": (self._mtld(stream, forward=True) + self._mtld(stream, forward=False)) / 2,
             "hdd": lexical.hdd_of_frequencies(self.counts, self.tokens),
