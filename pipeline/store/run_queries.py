@@ -45,7 +45,7 @@ class RunQueries:
         `category` (the judged one, else the intended one) and `tactic`."""
         sql = """
             SELECT json_extract_string(data, ?) AS text,
-                   coalesce(json_extract_string(data, '$.judged_category'), category) AS category,
+                   coalesce(judged_category, category) AS category,
                    coalesce(tactic, json_extract_string(data, '$.tactic')) AS tactic
             FROM records WHERE run_id = ? AND stage = ? ORDER BY seq
         """
