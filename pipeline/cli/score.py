@@ -187,6 +187,13 @@ def print_cards(cards: list[dict[str, Any]]) -> None:
         notes = []
         if card["skipped"]:
             notes.append(f"{card['skipped']} rows without text skipped")
+        # every other metric reads all the texts (streamed from the store, see analysis/lexical_stream.py)
+        if card["semantic"] and card["semantic"]["n"] < card["n"]:
+            notes.append(
+                f"semantic metrics on a seeded sample of {card['semantic']['n']:,} of {card['n']:,} texts"
+            )
+        if card["n"] > card["settings"]["self_bleu_sample"]:
+            notes.append(f"Self-BLEU on a seeded sample of {card['settings']['self_bleu_sample']:,} texts")
         if card["intent"]["source"] == "classifier":
             notes.append(f"categories from the embedding classifier on {card['semantic']['n']} texts")
         if notes:
