@@ -9,7 +9,6 @@ the labels are S-codes; for data labelled in another taxonomy it is over the lab
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,16 +25,15 @@ def classify(vectors: np.ndarray, embed) -> list[str]:
     return [categories[i].code for i in nearest.tolist()]
 
 
-def intent_coverage(labels: Sequence[str | None], min_items: int = 10) -> dict[str, Any]:
-    """Counts per category, entropy (nats), normalised entropy, Gini, and the number of categories
-    with at least `min_items` texts. Texts without a label count as "unlabelled" and are left out."""
-    seen = Counter(label for label in labels if label)
+def intent_coverage(seen: Counter[str], unlabelled: int, min_items: int = 10) -> dict[str, Any]:
+    """Counts per category (`seen`: texts per label), entropy (nats), normalised entropy, Gini, and
+    the number of categories with at least `min_items` texts. The `unlabelled` texts are left out."""
     codes = [c.code for c in hazard_categories()]
     categories = codes if set(seen) <= set(codes) else sorted(seen)
     counts = [seen.get(c, 0) for c in categories]
     return {
         "counts": dict(zip(categories, counts, strict=True)),
-        "unlabelled": sum(1 for label in labels if not label),
+        "unlabelled": unlabelled,
         "entropy": entropy(counts),
         "normalised_entropy": normalised_entropy(counts),
         "gini": gini(counts),

@@ -25,7 +25,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Literal
 
@@ -93,30 +93,37 @@ def msttr(tokens: Sequence[str], window: int = 800) -> float:
 
 def mtld(tokens: Sequence[str]) -> float:
     """Measure of textual lexical diversity: mean tokens per factor, forward and backward."""
-    return (_mtld_one_way(tokens) + _mtld_one_way(tokens[::-1])) / 2
+    return (mtld_one_way([tokens], len(tokens)) + mtld_one_way([tokens[::-1]], len(tokens))) / 2
 
 
-def _mtld_one_way(tokens: Sequence[str]) -> float:
-    factors, types, length = 0.0, set(), 0
-    for position, token in enumerate(tokens):
-        types.add(token)
-        length += 1
-        ttr = len(types) / length
-        if position == len(tokens) - 1:  # what is left is a partial factor
-            factors += (1 - ttr) / (1 - MTLD_TTR)
-        elif ttr < MTLD_TTR and length >= MTLD_MIN_FACTOR:
-            factors += 1
-            types, length = set(), 0
-    return len(tokens) / factors if factors else 0.0
+def mtld_one_way(chunks: Iterable[Sequence], total: int) -> float:
+    """MTLD in one direction over a stream of `total` tokens given as consecutive chunks."""
+    factors, types, length, position = 0.0, set(), 0, 0
+    for chunk in chunks:
+        for token in chunk:
+            types.add(token)
+            length += 1
+            ttr = len(types) / length
+            if position == total - 1:  # what is left is a partial factor
+                factors += (1 - ttr) / (1 - MTLD_TTR)
+            elif ttr < MTLD_TTR and length >= MTLD_MIN_FACTOR:
+                factors += 1
+                types, length = set(), 0
+            position += 1
+    return total / factors if factors else 0.0
 
 
 def hdd(tokens: Sequence[str], sample: int = HDD_SAMPLE) -> float | None:
     """HD-D: the sum over types of P(the type occurs in a random `sample`-token draw) / sample, from
     the hypergeometric distribution. None when the text has fewer than `sample` tokens."""
-    n = len(tokens)
+    return hdd_of_frequencies(np.array(list(Counter(tokens).values()), dtype=np.float64), len(tokens), sample)
+
+
+def hdd_of_frequencies(frequencies: np.ndarray, n: int, sample: int = HDD_SAMPLE) -> float | None:
+    """HD-D of a stream of `n` tokens whose types occur `frequencies` times (in first-occurrence order)."""
     if n < sample:
         return None
-    frequencies = np.array(list(Counter(tokens).values()), dtype=np.float64)
+    frequencies = frequencies.astype(np.float64)
     # P(type absent from the sample) = C(n - f, sample) / C(n, sample) = prod_i (n - f - i) / (n - i)
     i = np.arange(sample, dtype=np.float64)
     absent = np.prod(np.clip((n - frequencies[:, None] - i) / (n - i), 0, None), axis=1)

@@ -11,7 +11,10 @@ different sizes are compared at the same n.
 from __future__ import annotations
 
 import random
+import tempfile
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -19,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analysis import lexical, semantic
 from analysis.intent import classify, intent_coverage
+from analysis.lexical_stream import LexicalStream
 from analysis.tactics import tactic_coverage
-from analysis.textset import TextSet
+from analysis.textset import StageTexts, TextSet
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -42,31 +46,43 @@ class ScoreSettings(BaseModel):
     seed: int = 0
 
 
-def score(data: TextSet, settings: ScoreSettings, embed: Embed | None) -> dict[str, Any]:
-    """Every metric of `data`. Without `embed` (or with settings.semantic off) the semantic section
-    is None and unlabelled texts stay without a category."""
-    tokens = [lexical.tokenize(t, settings.tokens) for t in data.texts]
-    stream = [token for text in tokens for token in text]
+def score(data: TextSet | StageTexts, settings: ScoreSettings, embed: Embed | None) -> dict[str, Any]:
+    """Every metric of `data`, read in one streamed pass (see the module's docstring). Without `embed`
+    (or with settings.semantic off) the semantic section is None and unlabelled texts stay without a
+    category."""
+    sample = _sample(data.n, settings.semantic_sample, settings.seed)
+    wanted = iter(sample)
+    next_wanted = next(wanted, None)
+    sampled_texts: list[str] = []
+    sampled_tactics: list[str | None] = []
+    labels: Counter[str] = Counter()
+    tactics: Counter[str] = Counter()
+    cells: Counter[tuple[str, str]] = Counter()
+    index = 0
+    with tempfile.TemporaryDirectory(prefix="safeset-score-") as folder:
+        lexical_stream = LexicalStream(settings.tokens, Path(folder))
+        for texts, categories, text_tactics in data.batches():
+            lexical_stream.add(texts)
+            labels.update(c for c in categories if c)
+            tactics.update(t for t in text_tactics if t)
+            cells.update((t, c) for t, c in zip(text_tactics, categories, strict=True) if t and c)
+            while next_wanted is not None and next_wanted < index + len(texts):
+                sampled_texts.append(texts[next_wanted - index])
+                sampled_tactics.append(text_tactics[next_wanted - index])
+                next_wanted = next(wanted, None)
+            index += len(texts)
+        lexical_card = lexical_stream.metrics(settings.msttr_window, settings.self_bleu_sample, settings.seed)
     card: dict[str, Any] = {
         "dataset": data.name,
         "run_id": data.run_id,
-        "n": len(data.texts),
+        "n": index,
         "skipped": data.skipped,
-        "lexical": {
-            "tokens": len(stream),
-            "mean_tokens": len(stream) / len(tokens) if tokens else 0.0,
-            **{f"distinct_{n}": lexical.distinct_n(tokens, n) for n in (1, 2, 3)},
-            "msttr": lexical.msttr(stream, settings.msttr_window),
-            "mtld": lexical.mtld(stream),
-            "hdd": lexical.hdd(stream),
-            "self_bleu": lexical.self_bleu(tokens, settings.self_bleu_sample, settings.seed),
-        },
+        "lexical": lexical_card,
         "settings": settings.model_dump(),
     }
-    sample = _sample(len(data.texts), settings.semantic_sample, settings.seed)
     vectors = None
     if embed is not None and settings.semantic and sample:
-        vectors = np.asarray(embed([data.texts[i] for i in sample]), dtype=np.float32)
+        vectors = np.asarray(embed(sampled_texts), dtype=np.float32)
         card["semantic"] = {
             "n": len(sample),
             "mean_pairwise_distance": semantic.mean_pairwise_distance(vectors),
@@ -75,29 +91,28 @@ def score(data: TextSet, settings: ScoreSettings, embed: Embed | None) -> dict[s
         }
     else:
         card["semantic"] = None
-    categories, category_source = _categories(data, settings, sample, vectors, embed)
-    card["intent"] = {**intent_coverage(categories, settings.min_category_items), "source": category_source}
-    tactics = data.tactics if category_source != "classifier" else [data.tactics[i] for i in sample]
-    has_tactics = any(tactics)
-    card["tactics"] = (
-        tactic_coverage(tactics, categories, list(card["intent"]["counts"])) if has_tactics else None
-    )
+    if settings.categories == "given" and labels:
+        category_source = "given"
+    elif vectors is not None and embed is not None:
+        # the classifier labels the semantic sample, so coverage is the sample's
+        category_source = "classifier"
+        classified = classify(vectors, embed)
+        labels = Counter(classified)
+        tactics = Counter(t for t in sampled_tactics if t)
+        cells = Counter((t, c) for t, c in zip(sampled_tactics, classified, strict=True) if t)
+    else:
+        category_source = "none"
+    unlabelled = (len(sample) if category_source == "classifier" else index) - sum(labels.values())
+    card["intent"] = {
+        **intent_coverage(labels, unlabelled, settings.min_category_items),
+        "source": category_source,
+    }
+    card["tactics"] = tactic_coverage(tactics, cells, list(card["intent"]["counts"])) if tactics else None
     return card
 
 
 def _sample(n: int, size: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), size)) if n > size else list(range(n))
-
-
-def _categories(
-    data: TextSet, settings: ScoreSettings, sample: list[int], vectors: np.ndarray | None, embed: Embed | None
-) -> tuple[list[str | None], str]:
-    """The label per text and where it came from ("given", "classifier" on the sample, "none")."""
-    if settings.categories == "given" and any(data.categories):
-        return data.categories, "given"
-    if vectors is not None and embed is not None:
-        return classify(vectors, embed), "classifier"
-    return data.categories, "none"
 
 
 def token_convention(card: dict[str, Any]) -> str:

@@ -58,8 +58,9 @@ def score_all(
     embed: Embed | None,
     save: bool = True,
 ) -> list[dict[str, Any]]:
-    """A scorecard per name, in order; saved to the store unless `save` is off. Every dataset is read
-    before anything is scored or saved, so one that cannot be read stores nothing."""
+    """A scorecard per name, in order; saved to the store unless `save` is off. Every dataset is checked
+    before anything is scored or saved (outside data is read whole; a stage of the run must have texts,
+    which are then streamed from the store as it is scored), so one that cannot be read stores nothing."""
     return score_sets([load(name, store, run_id, options) for name in names], store, settings, embed, save)
 
 

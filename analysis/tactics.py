@@ -11,13 +11,12 @@ from analysis.distribution import entropy, normalised_entropy
 
 
 def tactic_coverage(
-    tactics: Sequence[str | None], categories: Sequence[str | None], category_axis: Sequence[str]
+    counts: Counter[str], cells: Counter[tuple[str, str]], category_axis: Sequence[str]
 ) -> dict[str, Any]:
-    """Distinct tactics, entropy (nats), evenness (entropy / log distinct), and the fill of the
-    tactic x category grid: the share of (tactic seen, category in `category_axis`) cells holding at
-    least one text. Texts without a tactic are left out."""
-    counts = Counter(t for t in tactics if t)
-    cells = Counter((t, c) for t, c in zip(tactics, categories, strict=True) if t and c in category_axis)
+    """Distinct tactics (`counts`: texts per tactic), entropy (nats), evenness (entropy / log
+    distinct), and the fill of the tactic x category grid: the share of (tactic seen, category in
+    `category_axis`) cells holding at least one text (`cells`: texts per tactic and category)."""
+    cells = Counter({cell: n for cell, n in cells.items() if cell[1] in category_axis})
     grid = len(counts) * len(category_axis)
     return {
         "counts": dict(counts.most_common()),

@@ -7,16 +7,22 @@ the record's) or from any jsonl/csv/parquet file, saved dataset or hub dataset w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pipeline.sources import SourceError, column, read_rows
 from pipeline.store import Store
 
 TEXT_COLUMNS = ("instruction", "prompt", "text", "question", "query", "adversarial", "vanilla")
+BATCH = 10_000
+# A batch of texts with their categories and tactics, all three the same length.
+Batch = tuple[list[str], list[str | None], list[str | None]]
 
 
 @dataclass
 class TextSet:
+    """Texts held in memory (outside data, read whole by its reader)."""
+
     name: str
     texts: list[str]
     categories: list[str | None]
@@ -25,35 +31,56 @@ class TextSet:
     skipped: int = 0  # rows without a text
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def n(self) -> int:
+        return len(self.texts)
+
+    def batches(self) -> Iterator[Batch]:
+        for start in range(0, len(self.texts), BATCH):
+            end = start + BATCH
+            yield self.texts[start:end], self.categories[start:end], self.tactics[start:end]
+
+
+@dataclass
+class StageTexts:
+    """The texts of a stage of a run, read from the store batch by batch each time `batches` is
+    called, so that scoring holds one batch at a time whatever the stage's size."""
+
+    name: str
+    store: Store
+    run_id: str
+    text_field: str
+    n: int  # records with a text
+    skipped: int  # records without one
+    notes: list[str] = field(default_factory=list)
+
+    def batches(self) -> Iterator[Batch]:
+        for batch in self.store.text_batches(self.run_id, self.name, self.text_field):
+            columns = batch.to_pydict()
+            rows = [
+                row
+                for row in zip(columns["text"], columns["category"], columns["tactic"], strict=True)
+                if row[0]
+            ]
+            if rows:
+                texts, categories, tactics = (list(column) for column in zip(*rows, strict=True))
+                yield texts, categories, tactics
+
 
 def is_stage_name(source: str) -> bool:
     """A bare word (`core`) names a stage of a run; anything with a dot or slash is data."""
     return source.isidentifier()
 
 
-def from_run(store: Store, run_id: str, stage: str, text_field: str = "instruction") -> TextSet:
-    """The records of `stage` in the run, in commit order, streamed from the store."""
-    texts: list[str] = []
-    categories: list[str | None] = []
-    tactics: list[str | None] = []
-    skipped = 0
-    for batch in store.text_batches(run_id, stage, text_field):
-        columns = batch.to_pydict()
-        for text, category, tactic in zip(
-            columns["text"], columns["category"], columns["tactic"], strict=True
-        ):
-            if not text:
-                skipped += 1
-                continue
-            texts.append(text)
-            categories.append(category)
-            tactics.append(tactic)
-    if not texts:
+def from_run(store: Store, run_id: str, stage: str, text_field: str = "instruction") -> StageTexts:
+    """The records of `stage` in the run, in commit order, to be streamed from the store."""
+    with_text, without = store.text_counts(run_id, stage, text_field)
+    if not with_text:
         stages = sorted(store.output_counts(run_id))
         if stage not in stages:
             raise SourceError(f"run {run_id} has no records of stage {stage!r}; stages: {', '.join(stages)}")
         raise SourceError(f"stage {stage!r} of run {run_id} has no {text_field!r} field; pass --text-field")
-    return TextSet(stage, texts, categories, tactics, run_id=run_id, skipped=skipped)
+    return StageTexts(stage, store, run_id, text_field, with_text, without)
 
 
 def from_source(

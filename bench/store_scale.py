@@ -11,6 +11,10 @@ words from a 20,000-word vocabulary, 12 to 40 of them.
 
     python -m bench.store_scale                    # 1,000,000 records
     python -m bench.store_scale --records 100000 --keep /tmp/scale.duckdb
+    python -m bench.store_scale --records 10000000 --keep /tmp/scale10m.duckdb   # 4.4 GB of disk
+
+The build holds about two stages' records at a time (about 5 GiB at 10,000,000); the commands
+timed are what must stay flat.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 from pipeline.config import validate_config
 from pipeline.records import Record, derive_seed
 from pipeline.stages import STAGES
+from pipeline.stages.domains import MAX_SLOTS
 from pipeline.store import CommitBatch, ProgressRow, Store, UsageDelta
 from pipeline.taxonomy import hazard_categories
 
@@ -93,9 +98,10 @@ class Builder:
     def commit(self, records: list[Record], progress: list[ProgressRow], usage: list[UsageDelta]) -> None:
         self.store.commit(CommitBatch(records=records, progress=progress, usage=usage))
 
-    def stage(self, stage: str, inputs: list[Record], make) -> list[Record]:
+    def stage(self, stage: str, inputs: list[Record], make, keep: bool = True) -> list[Record]:
         """Apply `make(item, index) -> list of (data, lineage) | str (dropped) | None (failed)`,
-        committing the outputs of every BATCH items together with their markers."""
+        committing the outputs of every BATCH items together with their markers; returns the
+        outputs when `keep` (a later stage reads them)."""
         out: list[Record] = []
         records: list[Record] = []
         progress: list[ProgressRow] = []
@@ -118,14 +124,17 @@ class Builder:
                 usage = UsageDelta(self.run_id, stage, "bench-model", calls=calls, prompt_tokens=300 * calls,
                                    completion_tokens=120 * calls)  # fmt: skip
                 self.commit(records, progress, [usage])
-                out.extend(records)
+                if keep:
+                    out.extend(records)
                 records, progress = [], []
         return out
 
 
 def build(db: Path, records: int) -> str:
     slots_per_category = max(1, round(records / sum(PER_SLOT.values()) / 14))
-    plan = validate_config(config(slots_per_category), stages=STAGES)
+    # A config plans at most MAX_SLOTS slots (a guard against runs of millions of LLM calls), and
+    # `status` validates the stored one: past that, the config says the limit and the run holds more.
+    plan = validate_config(config(min(slots_per_category, MAX_SLOTS // 14)), stages=STAGES)
     store = Store.open(db)
     run_id = plan.run_id
     store.ensure_run(run_id, "scale", plan.snapshot(), 0, "bench", "bench")
@@ -137,6 +146,7 @@ def build(db: Path, records: int) -> str:
     for start in range(0, len(domains), BATCH):
         b.commit(domains[start : start + BATCH], [], [])
     scenarios = b.stage("scenarios", domains, lambda d, i: [({"scenario": t()}, {})])
+    del domains  # each stage's list is dropped once consumed, so the build's memory stays near two stages
 
     def persona(item: Record, i: int) -> list:
         data = {"summary": t(), "occupation": "teacher", "personality_traits": ["calm"], "opinions": t(),
@@ -144,16 +154,21 @@ def build(db: Path, records: int) -> str:
         return [(data, {"persona_id": f"p-{item.id}-{i}"})]
 
     personas = b.stage("personas", scenarios, persona)
+    del scenarios
     related = b.stage("related_personas", personas, lambda p, i: persona(p, 2 * i) + persona(p, 2 * i + 1))
     pool = b.stage(
         "persona_pool", personas + related, lambda p, i: [({"persona": t(), "domain": p.category}, {})]
     )
+    del personas, related
     instructions = b.stage("instructions", pool, lambda p, i: [({"instruction": t()}, {}) for _ in range(3)])
+    del pool
     verdict = {"verdict": "unsafe", "agrees": True}
     kept = b.stage("safety_filter", instructions, lambda x, i: "judged safe" if i % 10 == 0 else
                    [({**x.data, **verdict, "judged_category": x.category}, {})])  # fmt: skip
+    del instructions
     dedup = b.stage("dedup", kept, lambda x, i: "near-duplicate (minhash 0.82)" if i % 4 == 3 else
                     [(x.data, {})])  # fmt: skip
+    del kept
 
     def core(x: Record, i: int) -> list | None:
         if i % 100 == 99:
@@ -161,9 +176,10 @@ def build(db: Path, records: int) -> str:
         return [({"instruction": x.data["instruction"], "response": t(), "category": x.category,
                   "judged_category": x.category, "persona": t()}, {})]  # fmt: skip
 
-    b.stage("core", dedup, core)
+    b.stage("core", dedup, core, keep=False)
     plan_edge = b.stage("tactics", dedup, lambda x, i: "not chosen for a tactic" if i % 2 else
                         [(x.data, {"tactic": TACTICS[(i // 2) % len(TACTICS)]})])  # fmt: skip
+    del dedup
     rewritten = b.stage(
         "rewrite", plan_edge, lambda x, i: [({"instruction": t(), "original": x.data["instruction"]}, {})]
     )
@@ -173,7 +189,8 @@ def build(db: Path, records: int) -> str:
                   "judged_category": x.category, "persona": t(), "tactic": x.tactic,
                   "original_instruction": x.data["original"]}, {})]  # fmt: skip
 
-    b.stage("edge", rewritten, edge)
+    del plan_edge
+    b.stage("edge", rewritten, edge, keep=False)
     store.close()
     return run_id
 
@@ -207,7 +224,7 @@ def main() -> None:
             started = time.perf_counter()
             build(db, args.records)
             print(f"built in {time.perf_counter() - started:.0f}s", flush=True)
-        store = Store.open(db, read_only=True)
+        store = Store.open(db)  # for writing: a kept database gets any migration it lacks
         counts = dict(store.con.execute("SELECT stage, count(*) FROM records GROUP BY 1").fetchall())
         store.close()
         print(f"{sum(counts.values()):,} records ({counts['core']:,} core, {counts['edge']:,} edge), "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +14,8 @@ from rich.table import Table
 
 from pipeline.cli.common import console, db_option, fail, run_option, user_errors
 from pipeline.cli.group import main
+
+SCORE_MEMORY = "256MB"  # DuckDB's while score reads the store
 
 
 def source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,7 +148,11 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
         store = Store.open(db_path)
     elif needs_run:
         store = Store.open(db_path, read_only=True)
+    spill = tempfile.TemporaryDirectory(prefix="safeset-score-")
     try:
+        if store is not None:
+            # A stage's texts are read in commit order: DuckDB sorts them in bounded memory, spilling.
+            store.limit_export_memory(SCORE_MEMORY, Path(spill.name))
         run = store.resolve_run(run_id, with_records_in=tuple(DATASETS)) if needs_run else None
         if not datasets:
             names = [*dataset_stages(store, run), *compare]
@@ -157,6 +165,7 @@ def score(datasets: tuple[str, ...], db_path: str, run_id: str | None, compare: 
     finally:
         if store is not None:
             store.close()
+        spill.cleanup()
     if as_json:
         click.echo(json.dumps(cards, default=str))
         return
@@ -178,6 +187,13 @@ def print_cards(cards: list[dict[str, Any]]) -> None:
         notes = []
         if card["skipped"]:
             notes.append(f"{card['skipped']} rows without text skipped")
+        # every other metric reads all the texts (streamed from the store, see analysis/lexical_stream.py)
+        if card["semantic"] and card["semantic"]["n"] < card["n"]:
+            notes.append(
+                f"semantic metrics on a seeded sample of {card['semantic']['n']:,} of {card['n']:,} texts"
+            )
+        if card["n"] > card["settings"]["self_bleu_sample"]:
+            notes.append(f"Self-BLEU on a seeded sample of {card['settings']['self_bleu_sample']:,} texts")
         if card["intent"]["source"] == "classifier":
             notes.append(f"categories from the embedding classifier on {card['semantic']['n']} texts")
         if notes:

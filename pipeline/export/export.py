@@ -36,7 +36,7 @@ from pipeline.export.writers import JsonlWriter, ParquetWriter
 from pipeline.store import Store
 from pipeline.store.dataset_rows import DatasetQuery
 
-EXPORT_MEMORY = "256MB"
+EXPORT_MEMORY = "512MB"
 
 
 def export_run(

@@ -21,9 +21,9 @@ ROW_COLUMNS = ("seq", "id", "category", "judged_category", "agreement", "tactic"
                "reviewer", "data")  # fmt: skip
 
 _ROWS = f"""
-    SELECT r.seq, r.id, r.category, json_extract_string(r.data, '$.judged_category') AS judged_category,
-           CASE WHEN judged_category IS NULL THEN 'unjudged'
-                WHEN judged_category = r.category THEN 'agree' ELSE 'disagree' END AS agreement,
+    SELECT r.seq, r.id, r.category, r.judged_category,
+           CASE WHEN r.judged_category IS NULL THEN 'unjudged'
+                WHEN r.judged_category = r.category THEN 'agree' ELSE 'disagree' END AS agreement,
            r.tactic, r.persona_id, coalesce(v.decision, 'unreviewed') AS review, v.reviewer, r.data
     FROM records r LEFT JOIN {LATEST} v ON v.record_id = r.id
     WHERE r.run_id = ? AND r.stage = ?

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -87,6 +88,7 @@ _RECORD_SCHEMA = pa.schema(
         ("request_key", pa.string()),
         ("data", pa.string()),
         ("created_at", pa.timestamp("us")),
+        ("judged_category", pa.string()),  # stored apart from data (migration 007), not read back
     ]
 )
 
@@ -104,7 +106,14 @@ def records_table(records: list[Record], first_seq: int) -> pa.Table:
             else:
                 value = getattr(record, name)
             columns[name].append(value)
+    columns["judged_category"] = [_judged_category(record.data) for record in records]
     return pa.Table.from_pydict(columns, schema=_RECORD_SCHEMA)
+
+
+def _judged_category(data: dict[str, Any]) -> str | None:
+    """The data's `judged_category` as DuckDB's json_extract_string reads it (migration 007)."""
+    value = data.get("judged_category")
+    return value if value is None or isinstance(value, str) else canonical_json(value)
 
 
 def dataclass_table(rows: list, cls: type) -> pa.Table:

@@ -45,11 +45,20 @@ class RunQueries:
         `category` (the judged one, else the intended one) and `tactic`."""
         sql = """
             SELECT json_extract_string(data, ?) AS text,
-                   coalesce(json_extract_string(data, '$.judged_category'), category) AS category,
+                   coalesce(judged_category, category) AS category,
                    coalesce(tactic, json_extract_string(data, '$.tactic')) AS tactic
             FROM records WHERE run_id = ? AND stage = ? ORDER BY seq
         """
         return self._arrow_batches(sql, [f"$.{field}", run_id, stage], 10_000)
+
+    def text_counts(self, run_id: str, stage: str, field: str) -> tuple[int, int]:
+        """(records of `stage` whose data's `field` is a non-empty text, records without one)."""
+        with_text, total = self.con.execute(
+            "SELECT count(*) FILTER (WHERE coalesce(json_extract_string(data, ?), '') <> ''), count(*) "
+            "FROM records WHERE run_id = ? AND stage = ?",
+            [f"$.{field}", run_id, stage],
+        ).fetchone()
+        return with_text, total - with_text
 
     def refusal_counts(
         self, run_id: str, refusals: str, checked: Sequence[str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 
@@ -23,8 +24,7 @@ def test_entropy_evenness_and_gini_by_hand():
 
 
 def test_intent_coverage_is_over_all_fourteen_categories():
-    labels = ["S1"] * 12 + ["S2"] * 12 + ["S7"] * 3 + [None]
-    coverage = intent_coverage(labels, min_items=10)
+    coverage = intent_coverage(Counter({"S1": 12, "S2": 12, "S7": 3}), unlabelled=1, min_items=10)
     assert list(coverage["counts"]) == [f"S{i}" for i in range(1, 15)]
     assert coverage["counts"]["S1"] == 12 and coverage["counts"]["S14"] == 0
     assert coverage["unlabelled"] == 1 and coverage["categories_with_min_items"] == 2
@@ -34,15 +34,17 @@ def test_intent_coverage_is_over_all_fourteen_categories():
 
 
 def test_labels_from_another_taxonomy_are_counted_as_they_are():
-    coverage = intent_coverage(["violence", "fraud", "fraud"], min_items=1)
+    coverage = intent_coverage(Counter(["violence", "fraud", "fraud"]), 0, min_items=1)
     assert coverage["counts"] == {"fraud": 2, "violence": 1} and coverage["taxonomy"] == "labels"
     assert coverage["normalised_entropy"] == pytest.approx(entropy([2, 1]) / math.log(2))
 
 
 def test_tactic_coverage_counts_tactics_and_fills_the_grid():
-    tactics = ["roleplay", "roleplay", "past_tense", None]
-    categories = ["S1", "S2", "S1", "S3"]
-    coverage = tactic_coverage(tactics, categories, ["S1", "S2", "S3"])
+    tactics = Counter({"roleplay": 2, "past_tense": 1})
+    cells = Counter(
+        {("roleplay", "S1"): 1, ("roleplay", "S2"): 1, ("past_tense", "S1"): 1, ("past_tense", "S9"): 4}
+    )
+    coverage = tactic_coverage(tactics, cells, ["S1", "S2", "S3"])  # S9 is off the axis: left out
     assert coverage["distinct"] == 2 and coverage["counts"] == {"roleplay": 2, "past_tense": 1}
     assert coverage["evenness"] == pytest.approx(entropy([2, 1]) / math.log(2))
     assert coverage["cells"] == {"past_tense|S1": 1, "roleplay|S1": 1, "roleplay|S2": 1}

@@ -115,6 +115,26 @@ def test_migrations_are_recorded_and_a_newer_schema_is_refused(db_path):
         Store.open(db_path)
 
 
+def test_the_judged_category_is_stored_by_commits_and_back_filled_by_migration_007(db_path):
+    judged = Record(id="j1", run_id="r", stage="core", data={"instruction": "x", "judged_category": "S3"})
+    plain = Record(id="p1", run_id="r", stage="core", data={"instruction": "y"})
+    store = Store.open(db_path)
+    store.commit(CommitBatch(records=[judged, plain]))
+    stored = "SELECT id, judged_category FROM records ORDER BY id"
+    assert store.con.execute(stored).fetchall() == [("j1", "S3"), ("p1", None)]
+    # a database written before 007: the column is not there, and opening it for writing fills it
+    store.con.execute("ALTER TABLE records DROP COLUMN judged_category")
+    store.con.execute("DELETE FROM schema_migrations WHERE version = 7")
+    store.close()
+    with pytest.raises(StoreError, match="older schema"):
+        Store.open(db_path, read_only=True)
+    store = Store.open(db_path)
+    assert store.con.execute(stored).fetchall() == [("j1", "S3"), ("p1", None)]
+    page = store.browse_page("r", "core", {"judged_category": "S3"}, 0, 10)
+    assert [row["id"] for row in page["items"]] == ["j1"] and page["counts"]["judged_category"] == {"S3": 1}
+    store.close()
+
+
 def test_not_a_duckdb_file(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_text("hello")

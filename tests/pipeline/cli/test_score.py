@@ -55,6 +55,7 @@ def test_outside_data_beside_a_stage_with_semantic_metrics(run_db, outside):
                     "--category-column", "hazard", "--semantic-sample", "30")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "MSTTR-800" in result.output and "Vendi" in result.output and "outside.jsonl" in result.output
+    assert "semantic metrics on a seeded sample of 30 of 60 texts" in result.output  # core (outside: 40)
     store = Store.open(run_db, read_only=True)
     (card,) = store.latest_scorecards(dataset=str(outside))
     store.close()
