@@ -8,6 +8,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+def settled(server, timeout_s: float = 10.0) -> None:
+    """Wait until an in-process ChatServer has no call in flight: the calls of a killed client are
+    answered or dropped before its answers are counted."""
+    deadline = time.monotonic() + timeout_s
+    while server.stats.concurrent:
+        assert time.monotonic() < deadline, f"{server.stats.concurrent} calls still in flight"
+        time.sleep(0.01)
 
 
 def table_counts(db: Path) -> dict[str, int] | None:

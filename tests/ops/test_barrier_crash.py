@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from tests.ops.helpers import dataset, safeset, start
+from tests.ops.helpers import dataset, safeset, settled, start
 from tests.ops.test_crashes import STAGES, cache_size, sessions
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.test_barriers import RepeatingPersonas
@@ -68,6 +68,7 @@ def test_a_kill_while_instructions_run_ahead_of_the_expansion_resumes_to_the_sam
     time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
+    settled(server)
     # The kill landed where it should: instructions answered while the expansion was unfinished.
     assert 0 < script.related - related_before < related_calls
     asked_before_resume = server.stats.total_answered() - before

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.ops.helpers import dataset, safeset, start
+from tests.ops.helpers import dataset, safeset, settled, start
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.stages.trident_world import World
 from tests.servers.chat_server import ChatServer, Latency
@@ -88,6 +88,7 @@ def test_each_resume_after_kill_9_ends_with_the_uninterrupted_dataset(world, ref
         finished_first = proc.poll() is not None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        settled(world)
         assert not finished_first, f"run {attempt} finished before its kill"
         asked_before_resume = world.stats.total_answered() - before
         cached_at_kill = cache_size(db)

@@ -13,8 +13,10 @@ waits out (pipeline.llm.outage). Authentication and unknown-model errors stop th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,20 +75,14 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-_UNREADABLE = (openai.APIResponseValidationError, ValueError)  # the server answered, but not in JSON
-
-
 class _WaitRetryAfter(wait_base):
-    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter; an
-    unreadable answer is no sign of load, so it is asked again at once."""
+    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter."""
 
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(initial=0.25, max=20, jitter=0.5)
 
     def __call__(self, retry_state: Any) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, _UNREADABLE):
-            return 0.0
         asked = _retry_after(exc) if exc else None
         return min(asked, 60.0) if asked is not None else self.backoff(retry_state)
 
@@ -145,9 +141,13 @@ class OpenAIBackend:
             MinuteBudget(config.requests_per_minute) if config.requests_per_minute else None
         )
         self.tokens_budget = MinuteBudget(config.tokens_per_minute) if config.tokens_per_minute else None
+        # Idempotency keys: one per call, the same for its retries. The SDK would draw a uuid4 per
+        # post (an os.urandom read, 0.2 ms on a VM short of entropy) when none is given.
+        self._call_ids = (f"safeset-{uuid.uuid4().hex}-{n}" for n in itertools.count())
 
     async def complete(self, request: ChatRequest) -> Completion:
         body = _arguments(request)
+        options = {"idempotency_key": next(self._call_ids)}
         estimate = sum(len(m["content"]) for m in request.messages) / 4 + request.max_tokens * request.n
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
@@ -164,7 +164,7 @@ class OpenAIBackend:
                     if self.tokens_budget:
                         await self.tokens_budget.take(estimate)
                     tried, token = await self.dispatcher.acquire(avoid=tried)
-                    return await self._call_once(tried, token, body, estimate)
+                    return await self._call_once(tried, token, body, options, estimate)
         except openai.APIStatusError as exc:
             if exc.status_code in (401, 403):
                 raise FatalLLMError(
@@ -188,7 +188,7 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     async def _call_once(
-        self, endpoint: _Endpoint, token: int, body: dict[str, Any], estimate: float
+        self, endpoint: _Endpoint, token: int, body: dict[str, Any], options: Any, estimate: float
     ) -> Completion:
         outcome = "error"
         started = time.perf_counter()
@@ -196,7 +196,7 @@ class OpenAIBackend:
             # The SDK's low-level post sends the body as it is and hands back the decoded JSON: the
             # typed `chat.completions.create` spends more CPU per call on converting its parameters
             # and building response objects than the rest of this layer together.
-            data = await endpoint.client.post("/chat/completions", body=body, cast_to=object)
+            data = await endpoint.client.post("/chat/completions", body=body, options=options, cast_to=object)
             completion = _completion(data, time.perf_counter() - started, endpoint.shown)
             outcome = "ok"
         except Exception as exc:
