@@ -252,12 +252,14 @@ def test_a_full_disk_stops_the_run_with_the_database_intact_and_resumable(chat_s
         moved = tmp_path / "moved"
         shutil.copytree(tmp_path / "disk", moved)
     partial = dataset(moved / "run.duckdb", stages)
-    assert 0 < len(partial["personas"]) < len(dataset(reference, stages)["personas"])
+    # Stopped part way: some of the records committed, not all (how far it got depends on the machine).
+    whole = dataset(reference, stages)
+    assert 0 < sum(map(len, partial.values())) < sum(map(len, whole.values()))
 
     result = safeset("run", str(config), "--db", str(moved / "run.duckdb"))
     assert result.returncode == 0, result.stderr
     assert "resumed and finished" in result.stdout
-    assert dataset(moved / "run.duckdb", stages) == dataset(reference, stages)
+    assert dataset(moved / "run.duckdb", stages) == whole
 
 
 # ---- a second run --------------------------------------------------------------------------------
