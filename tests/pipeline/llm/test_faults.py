@@ -69,7 +69,7 @@ def test_under_20_percent_faults_every_request_ends_once_and_no_answer_is_asked_
         timeout_delay=1,
     )
     server = chat_server(faults=faults, latency=Latency(base=0.002))
-    config = role(server.url, timeout_s=0.3, max_retries=2, schema_retries=1, initial_concurrency=16)
+    config = role(server.url, timeout_s=0.8, max_retries=2, schema_retries=1, initial_concurrency=16)
     requests = [ask(f"item {i}", seed=i, n=1 + (i % 5 == 0)) for i in range(300)]
 
     outcomes, llm = asyncio.run(ask_all(config, db_path, requests))
