@@ -122,6 +122,8 @@ class RunWorkers:
 
     async def _schedule(self) -> None:
         while not self._closing:
+            # Cleared before the queue is read, so a run queued while it is read is not missed.
+            self._wake.clear()
             while len(self.active) < self.settings.workers and not self._closing:
                 queued = await self.db.call(functools.partial(queue.next_queued, skip=set(self.active)))
                 if queued is None:
@@ -132,7 +134,6 @@ class RunWorkers:
                 task = asyncio.create_task(self._drive(queued), name=f"run:{queued.run_id}")
                 self.active[queued.run_id] = _Active(None, task)
                 self.changes.notify(queued.run_id)
-            self._wake.clear()
             await self._wake.wait()
 
     async def _drive(self, queued: QueuedRun) -> None:

@@ -124,6 +124,17 @@ class Stats:
         return sum(self.answered.values())
 
 
+async def _sleep_while_connected(request: web.Request, seconds: float) -> None:
+    """Sleep, or less once the client has hung up: a call the client gave up on is no longer in
+    flight for it, so it must not count against the ceiling it keeps (`Stats.max_concurrent`)."""
+    deadline = time.monotonic() + seconds
+    while request.transport is not None and not request.transport.is_closing():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.02))
+
+
 def request_key(body: dict[str, Any]) -> str:
     relevant = {
         k: body.get(k)
@@ -267,11 +278,11 @@ class ChatServer:
         self.stats.authorizations[request.headers.get("Authorization", "")] += 1
         self.stats.in_flight_changes(+1)
         try:
-            return await self._respond(body)
+            return await self._respond(body, request)
         finally:
             self.stats.in_flight_changes(-1)
 
-    async def _respond(self, body: dict[str, Any]) -> web.Response:
+    async def _respond(self, body: dict[str, Any], request: web.Request) -> web.Response:
         if body.get("model") not in self.models:
             return web.json_response(
                 {"error": {"message": f"model {body.get('model')} not found"}}, status=404
@@ -295,7 +306,7 @@ class ChatServer:
         roll -= f.rate_500
         if roll < f.rate_timeout:
             self.stats.faults["timeout"] += 1
-            await asyncio.sleep(f.timeout_delay)
+            await _sleep_while_connected(request, f.timeout_delay)
             return web.json_response({"error": {"message": "too late"}}, status=500)
         roll -= f.rate_timeout
         if roll < f.rate_malformed:

@@ -196,6 +196,28 @@ def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, h
     assert isinstance(timed_out, LLMFailure) and timed_out.reason == "timeout after 2 attempt(s)"
 
 
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_a_call_given_up_on_leaves_the_servers_count_of_calls_in_flight(chat_server, http_client):
+    """Both transports hang up on a timeout, and the test server stops counting the call then, not
+    when its late answer would be ready: the ceiling tests measure what the client waits on."""
+    server = chat_server(faults=Faults(rate_timeout=1.0, timeout_delay=30.0))
+
+    async def give_up() -> None:
+        config = role(server.url, http_client=http_client, timeout_s=0.2, max_retries=0)
+        llm = client(config)
+        try:
+            with pytest.raises(LLMFailure, match="^timeout after 1 attempt"):
+                await llm.complete(ask("t", seed=0), Verdict)
+        finally:
+            await llm.backend.aclose()
+
+    asyncio.run(give_up())
+    deadline = time.monotonic() + 5
+    while server.stats.concurrent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.stats.requests == 1 and server.stats.concurrent == 0
+
+
 def test_both_transports_classify_every_answer_alike(chat_server):
     """The aiohttp poster raises the SDK's own exceptions: each fault ends with the same reason (or
     stops the run, or is an outage) as through the SDK's httpx transport, and the key is sent."""
