@@ -10,9 +10,11 @@ same sampling parameters and max_tokens, with at most `--concurrency` calls in f
   the openai role with `http_client: aiohttp`);
   answers are validated, cached and committed with their lineage.
 - bare: one `AsyncOpenAI` client, a semaphore, `chat.completions.create` per call and `json.loads`
-  of the answer; each item's second call follows its first. Nothing is stored.
-- raw: the bare loop without the SDK: one aiohttp session posting the same JSON bodies (the most
-  one Python process can send).
+  of the answer; each item's second call follows its first. Nothing is stored. Like safeset it
+  asks again, with a new seed, when an answer is unreadable or lacks a field the schema requires,
+  so that under faults both systems do the same work.
+- raw: the bare loop without the SDK: one aiohttp session posting the same JSON bodies, asking
+  again at once after any failure (the most one Python process can send).
 - distilabel: a Pipeline of `TextGeneration` tasks on `OpenAILLM` (bench/distilabel_worker.py), in
   a virtual environment of its own made from bench/requirements-distilabel.txt at first use
   (`--distilabel-venv`); `input_batch_size` = the concurrency. Each step runs in its own process,
@@ -198,7 +200,7 @@ def run_bare(url: str, stages: tuple[str, ...], requests: int, concurrency: int)
 
 
 async def _bare(work: dict[str, Any]) -> dict[str, Any]:
-    from openai import AsyncOpenAI
+    from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncOpenAI
 
     client = AsyncOpenAI(base_url=work["url"], api_key="EMPTY", timeout=TIMEOUT_S, max_retries=MAX_RETRIES)
     semaphore = asyncio.Semaphore(work["batch_size"])
@@ -209,14 +211,21 @@ async def _bare(work: dict[str, Any]) -> dict[str, Any]:
     async def call(step: dict[str, Any], user: str, seed: int) -> dict[str, Any] | None:
         messages = [{"role": "system", "content": step["system"]}, {"role": "user", "content": user}]
         async with semaphore:
-            try:
-                response = await client.chat.completions.create(
-                    model=work["model"], messages=messages, max_tokens=step["max_tokens"],
-                    temperature=step["temperature"], top_p=step["top_p"], seed=seed,
-                    response_format=step["response_format"],
-                )  # fmt: skip
-                answer = json.loads(response.choices[0].message.content)
-            except Exception:
+            for attempt in range(1 + MAX_RETRIES):  # the SDK retries 429, 5xx and timeouts itself
+                try:
+                    response = await client.chat.completions.create(
+                        model=work["model"], messages=messages, max_tokens=step["max_tokens"],
+                        temperature=step["temperature"], top_p=step["top_p"],
+                        seed=reseeded(seed, attempt), response_format=step["response_format"],
+                    )  # fmt: skip
+                except (APIStatusError, APITimeoutError, APIConnectionError):
+                    return None  # the SDK's retries are spent
+                except Exception:  # an unreadable body
+                    continue
+                answer = readable(response.choices[0].message.content, step)
+                if answer is not None:
+                    break
+            else:
                 return None
         done_at[step["name"]] = time.perf_counter() - started
         return answer
@@ -234,6 +243,23 @@ async def _bare(work: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     await client.close()
     return {"seconds": seconds, "answered": sum(results), "done_at": done_at}
+
+
+def readable(content: str | None, step: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer, if it is a JSON object with every field the step's schema requires (what safeset
+    checks too, before it asks again with a new seed)."""
+    try:
+        answer = json.loads(content or "")
+    except ValueError:
+        return None
+    required = step["response_format"]["json_schema"]["schema"].get("required", [])
+    return answer if isinstance(answer, dict) and all(k in answer for k in required) else None
+
+
+def reseeded(seed: int, attempt: int) -> int:
+    """A new seed for each further attempt, as safeset's schema retries draw one (the same answer
+    would break the schema again)."""
+    return seed + attempt * 1_000_003
 
 
 def run_raw(url: str, stages: tuple[str, ...], requests: int, concurrency: int) -> dict[str, Any]:
@@ -260,14 +286,15 @@ async def _raw(work: dict[str, Any]) -> dict[str, Any]:
                 "temperature": step["temperature"], "top_p": step["top_p"], "seed": seed,
                 "response_format": step["response_format"]}  # fmt: skip
         async with semaphore:
-            for _ in range(1 + MAX_RETRIES):
+            for attempt in range(1 + MAX_RETRIES):
                 try:
-                    async with session.post(url, json=body) as response:
+                    async with session.post(url, json={**body, "seed": reseeded(seed, attempt)}) as response:
                         if response.status != 200:
                             continue
                         data = await response.json()
-                    answer = json.loads(data["choices"][0]["message"]["content"])
-                    break
+                    answer = readable(data["choices"][0]["message"]["content"], step)
+                    if answer is not None:
+                        break
                 except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, IndexError, TypeError):
                     continue
             else:
