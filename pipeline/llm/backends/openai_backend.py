@@ -3,9 +3,9 @@
 Several base URLs are balanced client-side: each call goes to the endpoint with the most free slots
 under its own adaptive limiter; a retry goes elsewhere when it can, and an endpoint that just
 pushed back (429, 5xx, timeout) rests a while, so a broken one gets only an occasional probe.
-Transport faults (429, 5xx, timeouts, dropped connections, unreadable bodies) are retried with
-exponential jitter, honouring Retry-After; what is still failing after `max_retries` becomes an
-`LLMFailure`. An endpoint that does not answer at all (connection refused or reset, DNS, connect
+Transport faults (429, 5xx, timeouts, dropped connections) are retried with exponential jitter,
+honouring Retry-After, and an unreadable body at once; what is still failing after `max_retries`
+becomes an `LLMFailure`. An endpoint that does not answer at all (connection refused or reset, DNS, connect
 timeout; or 502/503/504 through every retry) raises `Unreachable`: an outage, which the client
 waits out (pipeline.llm.outage). Authentication and unknown-model errors stop the run.
 """
@@ -75,14 +75,20 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+_UNREADABLE = (openai.APIResponseValidationError, ValueError)  # the server answered, but not in JSON
+
+
 class _WaitRetryAfter(wait_base):
-    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter."""
+    """Wait what the server asked for (capped at a minute), else exponential backoff with jitter; an
+    unreadable answer is no sign of load, so it is asked again at once."""
 
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(initial=0.25, max=20, jitter=0.5)
 
     def __call__(self, retry_state: Any) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _UNREADABLE):
+            return 0.0
         asked = _retry_after(exc) if exc else None
         return min(asked, 60.0) if asked is not None else self.backoff(retry_state)
 

@@ -113,6 +113,13 @@ def test_retry_after_is_honoured(chat_server):
     assert waited < 0.4  # "Retry-After: 0" means at once
 
 
+def test_an_unreadable_answer_is_asked_again_at_once_a_5xx_after_a_backoff(chat_server):
+    waited, failure = asyncio.run(failing_call(chat_server, Faults(rate_malformed=1.0)))
+    assert failure.reason.endswith("after 3 attempt(s)") and waited < 0.6  # backoff alone: >= 0.75 s
+    waited, failure = asyncio.run(failing_call(chat_server, Faults(rate_500=1.0)))
+    assert failure.reason == "HTTP 500 after 3 attempt(s)" and waited >= 0.75  # 0.25 s, then 0.5 s
+
+
 def test_429s_cut_the_concurrency_when_they_are_many_not_when_they_are_sparse(chat_server):
     async def limiter_after(rate_429: float) -> Any:
         server = chat_server(faults=Faults(rate_429=rate_429), latency=Latency(base=0.005))
