@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import httpx
 import openai
 from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import ValidationError
@@ -55,7 +54,8 @@ def _is_unreachable(exc: BaseException) -> bool:
     """No answer at all: refused, reset or dropped connections, DNS failures, connect timeouts (a
     read timeout is a slow answer, not an outage)."""
     if isinstance(exc, openai.APITimeoutError):
-        return isinstance(exc.__cause__, httpx.ConnectTimeout)
+        # httpx's ConnectTimeout, or httpx2's: the HTTP library of openai 3, on both its transports
+        return type(exc.__cause__).__name__ == "ConnectTimeout"
     return isinstance(exc, openai.APIConnectionError)
 
 

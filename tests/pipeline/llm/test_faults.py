@@ -4,6 +4,7 @@ endpoints, against the scripted OpenAI-compatible server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -201,6 +202,39 @@ def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, h
     assert isinstance(refused, EndpointOutage) and "connection error" in str(refused), refused
     timed_out = asyncio.run(failure(slow.url))
     assert isinstance(timed_out, LLMFailure) and timed_out.reason == "timeout after 2 attempt(s)"
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+def test_both_transports_call_a_connect_timeout_an_outage(http_client):
+    """A server that never completes the TCP handshake (its accept queue is full, so the kernel drops
+    the client's SYN) is down, not slow: the call waits it out as an outage and spends no attempt."""
+    import socket
+
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):  # fill its accept queue; it never accepts
+            waiting = stack.enter_context(socket.socket())
+            waiting.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                waiting.connect(("127.0.0.1", port))
+
+        async def failure() -> Exception:
+            config = role(f"http://127.0.0.1:{port}/v1", http_client=http_client, timeout_s=0.2, max_retries=1)
+            llm = LLMClient(
+                create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.5)
+            )
+            try:
+                with pytest.raises((LLMFailure, EndpointOutage)) as caught:
+                    await llm.complete(ask("t", seed=0), Verdict)
+            finally:
+                await llm.backend.aclose()
+            return caught.value
+
+        failed = asyncio.run(failure())
+    assert isinstance(failed, EndpointOutage) and "timeout" in str(failed), failed
 
 
 @pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
