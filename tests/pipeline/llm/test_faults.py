@@ -222,7 +222,8 @@ def test_both_transports_call_a_connect_timeout_an_outage(http_client):
                 waiting.connect(("127.0.0.1", port))
 
         async def failure() -> Exception:
-            config = role(f"http://127.0.0.1:{port}/v1", http_client=http_client, timeout_s=0.2, max_retries=1)
+            url = f"http://127.0.0.1:{port}/v1"
+            config = role(url, http_client=http_client, timeout_s=0.2, max_retries=1)
             llm = LLMClient(
                 create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.5)
             )
