@@ -49,7 +49,7 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple = ()) -
             parent_path, parent = _walk(model, tuple(error["loc"])[:-1])
             allowed = list(parent.model_fields) if parent is not None else []
             problems.append(unknown_key(prefix + parent_path + (path[-1],), path[-1], allowed))
-        elif kind in ("looks_like_secret", "plan_too_large"):  # the value is not repeated
+        elif kind in ("looks_like_secret", "url_credentials", "plan_too_large"):  # the value is not repeated
             problems.append(f"{where}: {error['msg']}")
         elif kind == "missing":
             problems.append(f"{where}: required, but missing")

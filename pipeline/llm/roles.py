@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from pipeline.config_model import ConfigModel
@@ -63,9 +63,8 @@ class OpenAIRole(ConfigModel):
     timeout_s: float = Field(default=120.0, gt=0, json_schema_extra=RUNTIME)
     http_client: Literal["aiohttp", "httpx"] = Field(
         default="httpx",
-        description="the SDK's HTTP transport: httpx (its default) or aiohttp (less CPU per call; after "
-        "a timeout the server may still be answering the abandoned call, so it can see a few more "
-        "calls in flight than the limit)",
+        description="the SDK's HTTP transport: httpx (its default) or aiohttp (less CPU per call; it "
+        "cannot send credentials written in a base URL)",
         json_schema_extra=RUNTIME,
     )
     max_concurrency: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)
@@ -99,6 +98,20 @@ class OpenAIRole(ConfigModel):
             if urlsplit(url).scheme not in ("http", "https"):
                 raise ValueError(f"{url!r} is not an http(s) URL, e.g. http://localhost:8000/v1")
         return [url.rstrip("/") for url in urls]
+
+    @model_validator(mode="after")
+    def _aiohttp_takes_no_url_credentials(self) -> OpenAIRole:
+        # aiohttp refuses a request whose URL has user:password@ beside the API key's Authorization
+        # header (a ValueError at every call), where httpx sends them as basic auth.
+        with_credentials = [url for url in self.base_urls if urlsplit(url).username is not None]
+        if self.http_client == "aiohttp" and with_credentials:
+            raise PydanticCustomError(
+                "url_credentials",
+                "{url} carries user:password@, which the aiohttp transport cannot send beside the API "
+                "key; use http_client: httpx, or put a proxy in front of it",
+                {"url": redact_url(with_credentials[0])},
+            )
+        return self
 
 
 class HFRole(ConfigModel):

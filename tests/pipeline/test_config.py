@@ -86,6 +86,16 @@ def test_bad_url_is_explained():
     assert problem.startswith("roles.default.base_urls") and "http" in problem
 
 
+def test_credentials_in_a_url_are_refused_with_the_aiohttp_transport_without_showing_them():
+    raw = good()
+    raw["roles"]["default"]["base_urls"] = ["http://user:s3cret@127.0.0.1:9/v1"]
+    validate_config(raw, stages=STAGES)  # httpx sends them as basic auth
+    raw["roles"]["default"]["http_client"] = "aiohttp"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("roles.default: http://127.0.0.1:9/v1 carries user:password@")
+    assert "http_client: httpx" in problem and "s3cret" not in problem
+
+
 def test_unknown_stage_lists_known_stages():
     raw = good()
     raw["stages"]["scenarioz"] = {}
