@@ -16,7 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.llm.roles import redact_text
+
 _SECRET_KEYS = ("api_key", "token", "password", "secret")
+# Errors whose message says what is wrong without the value, which may hold a secret or be huge.
+_VALUE_NOT_REPEATED = ("looks_like_secret", "url_credentials", "url_not_http", "plan_too_large")
 
 
 # A value that fits no member of a union gets one "wrong type" error per member it did not fit;
@@ -43,13 +47,13 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple = ()) -
             continue
         where = _path(prefix + path)
         kind = error["type"]
-        got = error.get("input")
+        got = _redacted(error.get("input"))
         ctx = error.get("ctx", {})
         if kind == "extra_forbidden":
             parent_path, parent = _walk(model, tuple(error["loc"])[:-1])
             allowed = list(parent.model_fields) if parent is not None else []
             problems.append(unknown_key(prefix + parent_path + (path[-1],), path[-1], allowed))
-        elif kind in ("looks_like_secret", "url_credentials", "plan_too_large"):  # the value is not repeated
+        elif kind in _VALUE_NOT_REPEATED:
             problems.append(f"{where}: {error['msg']}")
         elif kind == "missing":
             problems.append(f"{where}: required, but missing")
@@ -66,7 +70,7 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: tuple = ()) -
 
 def _mismatch(loc: tuple, errors: list[dict[str, Any]]) -> str:
     expected = sorted({_MEMBER_MISMATCH[e["type"]] for e in errors if e["type"] in _MEMBER_MISMATCH})
-    return f"{_path(loc)}: got {_short(errors[0].get('input'))}; expected {' or '.join(expected)}"
+    return f"{_path(loc)}: got {_short(_redacted(errors[0].get('input')))}; expected {' or '.join(expected)}"
 
 
 def unknown_key(loc: tuple, key: object, allowed: list[str]) -> str:
@@ -170,6 +174,18 @@ def _path(loc: tuple) -> str:
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 50, 50
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
+def _redacted(value: object) -> object:
+    """`value` with user:password@ and query strings dropped from every URL in its strings, so an
+    error never repeats credentials written into a URL."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
 
 
 def _short(value: object) -> str:

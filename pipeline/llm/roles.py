@@ -96,7 +96,11 @@ class OpenAIRole(ConfigModel):
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
         for url in urls:
             if urlsplit(url).scheme not in ("http", "https"):
-                raise ValueError(f"{url!r} is not an http(s) URL, e.g. http://localhost:8000/v1")
+                raise PydanticCustomError(  # a kind whose value is not repeated: it may hold credentials
+                    "url_not_http",
+                    "{url} is not an http(s) URL, e.g. http://localhost:8000/v1",
+                    {"url": repr(redact_url(url))},
+                )
         return [url.rstrip("/") for url in urls]
 
     @model_validator(mode="after")
@@ -196,6 +200,10 @@ def redact_url(url: str) -> str:
     """Drop user:password@ and the query string from a URL before it is stored or logged."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: dropped like the rest
+        port = None
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -96,6 +96,23 @@ def test_credentials_in_a_url_are_refused_with_the_aiohttp_transport_without_sho
     assert "http_client: httpx" in problem and "s3cret" not in problem
 
 
+@pytest.mark.parametrize(
+    "url", ["ftp://user:s3cret@host/v1", "localhost:8000?token=s3cret", "ftp://user:s3cret@host:port/v1"]
+)
+def test_a_url_that_is_not_http_is_refused_without_repeating_its_credentials(url):
+    raw = good()
+    raw["roles"]["default"]["base_urls"] = [url]
+    (problem,) = problems_of(raw)
+    assert "is not an http(s) URL" in problem and "s3cret" not in problem
+
+
+def test_a_url_in_the_wrong_place_is_shown_without_its_credentials():
+    raw = good()
+    raw["roles"]["default"]["base_urls"] = "http://user:s3cret@127.0.0.1:9/v1"  # not a list
+    (problem,) = problems_of(raw)
+    assert problem == "roles.default.base_urls: got 'http://127.0.0.1:9/v1'; expected a list"
+
+
 def test_unknown_stage_lists_known_stages():
     raw = good()
     raw["stages"]["scenarioz"] = {}
