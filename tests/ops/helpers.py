@@ -66,6 +66,15 @@ def table_counts(db: Path) -> dict[str, int] | None:
         con.close()
 
 
+def sessions(db: Path) -> list[str]:
+    """The status of each session of a safeset database, oldest first."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [s for (s,) in con.execute("SELECT status FROM sessions ORDER BY session").fetchall()]
+    finally:
+        con.close()
+
+
 def dataset(db: Path, stages: tuple[str, ...]) -> dict[str, dict[str, tuple]]:
     """{stage: {record id: (data, parents, lineage)}} of the latest run: what "the same dataset" means."""
     con = duckdb.connect(str(db), read_only=True)

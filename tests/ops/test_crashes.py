@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.ops.helpers import dataset, safeset, settled, start
+from tests.ops.helpers import dataset, safeset, sessions, settled, start
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.stages.trident_world import World
 from tests.servers.chat_server import ChatServer, Latency
@@ -25,14 +25,6 @@ pytestmark = pytest.mark.slow
 STAGES = ("domains", "scenarios", "personas", "related_personas", "persona_pool", "instructions",
           "safety_filter", "dedup", "core", "tactics", "rewrite", "edge")  # fmt: skip
 KILLS = 10
-
-
-def sessions(db) -> list[str]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [s for (s,) in con.execute("SELECT status FROM sessions ORDER BY session").fetchall()]
-    finally:
-        con.close()
 
 
 def cache_size(db) -> int:

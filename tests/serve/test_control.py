@@ -8,7 +8,7 @@ import time
 import duckdb
 import yaml
 
-from tests.ops.helpers import dataset, safeset
+from tests.ops.helpers import dataset, safeset, sessions
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.stages.trident_world import World
 from tests.serve.test_resume import STAGES
@@ -22,14 +22,6 @@ def wait_for_records(served, run_id: str, stage: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"no {stage} records")
-
-
-def sessions(db) -> list[str]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [s for (s,) in con.execute("SELECT status FROM sessions ORDER BY session").fetchall()]
-    finally:
-        con.close()
 
 
 def test_stop_resume_retry_and_sigterm(serve, tmp_path):
