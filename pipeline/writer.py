@@ -60,8 +60,11 @@ class Writer:
     async def run(self) -> None:
         """Flush on a timer until closed. An error here (disk full) ends the run."""
         while not self._closed:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as
+            # the event is set, and the runner, which cancels this task, then waited for it forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), timeout=self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._due.wait()
             self._due.clear()
             await self.flush()
 

@@ -34,7 +34,8 @@ async def progress_events(service: Service, run_id: str) -> AsyncIterator[str]:
             yield _event("end", {"run": run_id, "state": doc["state"], "reason": doc["reason"]})
             return
         try:
-            await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
+            async with asyncio.timeout(KEEPALIVE_S):  # not wait_for, which can swallow a cancel on 3.11
+                await changed.wait()
         except TimeoutError:
             yield ": keep-alive\n\n"
         await asyncio.sleep(MIN_GAP_S)
