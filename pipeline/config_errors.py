@@ -9,6 +9,7 @@ against the model to drop them and to find the keys allowed where an unknown key
 from __future__ import annotations
 
 import difflib
+import itertools
 import reprlib
 import types
 import typing
@@ -176,15 +177,20 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 50, 50
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 
-def _redacted(value: object) -> object:
+def _redacted(value: object, depth: int = _REPR.maxlevel) -> object:
     """`value` with user:password@ and query strings dropped from every URL in its strings, so an
-    error never repeats credentials written into a URL."""
+    error never repeats credentials written into a URL. Only what `_short` shows of it is walked (the
+    first items, two levels deep), so a huge value costs no more than its short repr."""
     if isinstance(value, str):
         return redact_text(value)
+    if depth <= 0:
+        return value  # shown as [...] or {...}
     if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
+        shown = [_redacted(v, depth - 1) for v in value[: _REPR.maxlist + 1]]
+        return tuple(shown) if isinstance(value, tuple) else shown
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        items = itertools.islice(value.items(), _REPR.maxdict + 1)
+        return {k: _redacted(v, depth - 1) for k, v in items}
     return value
 
 

@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from tests.ops.helpers import dataset, safeset, settled, start
-from tests.ops.test_crashes import STAGES, cache_size, sessions
+from tests.ops.helpers import dataset, safeset, sessions, settled, start
+from tests.ops.test_crashes import STAGES, cache_size
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.test_barriers import RepeatingPersonas
 from tests.servers.chat_server import ChatServer, Latency

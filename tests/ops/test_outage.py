@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.ops.helpers import ServerProcess, dataset, safeset, start
+from tests.ops.helpers import ServerProcess, dataset, safeset, sessions, start
 from tests.pipeline.stages.conftest import trident_config
 from tests.pipeline.stages.trident_world import World
 from tests.servers.chat_server import Faults, Latency
@@ -53,14 +53,6 @@ def failures(db: Path) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         return con.execute("SELECT stage, item_id, reason FROM progress WHERE status = 'failed'").fetchall()
-    finally:
-        con.close()
-
-
-def sessions(db: Path) -> list[str]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [s for (s,) in con.execute("SELECT status FROM sessions ORDER BY session").fetchall()]
     finally:
         con.close()
 

@@ -21,6 +21,7 @@ from pipeline.llm.types import EndpointOutage, FatalLLMError, LLMFailure, Result
 from pipeline.store import Store
 from pipeline.store.thread import StoreThread
 from pipeline.writer import Writer
+from tests.ops.helpers import settled
 from tests.pipeline.llm.backend_checks import Verdict, ask
 from tests.servers.chat_server import Faults, Latency
 
@@ -29,8 +30,24 @@ def role(*urls: str, **settings: Any) -> OpenAIRole:
     return OpenAIRole(backend="openai", model="scripted", base_urls=list(urls), **settings)
 
 
-def client(config: OpenAIRole, cache: CallCache | None = None) -> LLMClient:
-    return LLMClient(create_backend(config), config, cache or CallCache(None), UsageBook("t"), "test")
+def client(
+    config: OpenAIRole, cache: CallCache | None = None, outages: OutageBoard | None = None
+) -> LLMClient:
+    return LLMClient(
+        create_backend(config), config, cache or CallCache(None), UsageBook("t"), "test", outages
+    )
+
+
+async def first_failure(url: str, http_client: str) -> Exception:
+    """How one call to `url` fails: 0.2 s timeouts, one retry, outages given up on after 0.5 s."""
+    config = role(url, http_client=http_client, timeout_s=0.2, max_retries=1)
+    llm = client(config, outages=OutageBoard(0.5))
+    try:
+        with pytest.raises((LLMFailure, EndpointOutage)) as caught:
+            await llm.complete(ask("t", seed=0), Verdict)
+    finally:
+        await llm.backend.aclose()
+    return caught.value
 
 
 async def ask_all(config: OpenAIRole, db_path: Path, requests: list) -> tuple[list, UsageBook]:
@@ -186,21 +203,9 @@ def test_both_transports_tell_a_refused_connection_from_a_timeout(chat_server, h
         dead = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
     slow = chat_server(latency=Latency(base=1.0))
 
-    async def failure(url: str) -> Exception:
-        config = role(url, http_client=http_client, timeout_s=0.2, max_retries=1)
-        llm = LLMClient(
-            create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.5)
-        )
-        try:
-            with pytest.raises((LLMFailure, EndpointOutage)) as caught:
-                await llm.complete(ask("t", seed=0), Verdict)
-        finally:
-            await llm.backend.aclose()
-        return caught.value
-
-    refused = asyncio.run(failure(dead))
+    refused = asyncio.run(first_failure(dead, http_client))
     assert isinstance(refused, EndpointOutage) and "connection error" in str(refused), refused
-    timed_out = asyncio.run(failure(slow.url))
+    timed_out = asyncio.run(first_failure(slow.url, http_client))
     assert isinstance(timed_out, LLMFailure) and timed_out.reason == "timeout after 2 attempt(s)"
 
 
@@ -220,21 +225,7 @@ def test_both_transports_call_a_connect_timeout_an_outage(http_client):
             waiting.setblocking(False)
             with contextlib.suppress(BlockingIOError):
                 waiting.connect(("127.0.0.1", port))
-
-        async def failure() -> Exception:
-            url = f"http://127.0.0.1:{port}/v1"
-            config = role(url, http_client=http_client, timeout_s=0.2, max_retries=1)
-            llm = LLMClient(
-                create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.5)
-            )
-            try:
-                with pytest.raises((LLMFailure, EndpointOutage)) as caught:
-                    await llm.complete(ask("t", seed=0), Verdict)
-            finally:
-                await llm.backend.aclose()
-            return caught.value
-
-        failed = asyncio.run(failure())
+        failed = asyncio.run(first_failure(f"http://127.0.0.1:{port}/v1", http_client))
     assert isinstance(failed, EndpointOutage) and "timeout" in str(failed), failed
 
 
@@ -254,9 +245,7 @@ def test_a_call_given_up_on_leaves_the_servers_count_of_calls_in_flight(chat_ser
             await llm.backend.aclose()
 
     asyncio.run(give_up())
-    deadline = time.monotonic() + 5
-    while server.stats.concurrent and time.monotonic() < deadline:
-        time.sleep(0.01)
+    settled(server, timeout_s=5)  # long before the 30 s its answer would take
     assert server.stats.requests == 1 and server.stats.concurrent == 0
 
 
@@ -270,9 +259,7 @@ def test_both_transports_classify_every_answer_alike(chat_server):
         config = OpenAIRole(
             backend="openai", model=model, base_urls=[server.url], http_client=http_client, max_retries=1
         )
-        llm = LLMClient(
-            create_backend(config), config, CallCache(None), UsageBook("t"), "test", OutageBoard(0.3)
-        )
+        llm = client(config, outages=OutageBoard(0.3))
         try:
             result = await llm.complete(ask(f"{faults} {model}", seed=1), Verdict)
             return f"answered {result.value}"
