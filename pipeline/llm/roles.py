@@ -131,6 +131,11 @@ class HFRole(ConfigModel):
     gguf_file: str | None = Field(default=None, min_length=1)  # a GGUF file inside `model` (hub or dir)
 
 
+# vLLM's own max_num_seqs for `vllm.LLM` when none is set: 256 on a CPU or a GPU under 70 GB, 1024 on
+# an H100, H200 or larger. A stage keeps twice the largest in flight when a vllm role sets no batch.
+VLLM_LARGEST_DEFAULT_BATCH = 1024
+
+
 class VLLMRole(ConfigModel):
     """In-process vLLM engine (`pip install safeset[vllm]`) for GPU batch runs."""
 
@@ -140,8 +145,33 @@ class VLLMRole(ConfigModel):
     max_model_len: int | None = Field(default=None, ge=16)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, json_schema_extra=RUNTIME)
     engine_args: dict[str, Any] = Field(default_factory=dict)
-    batch_size: int = Field(default=256, ge=1, json_schema_extra=RUNTIME)
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="sequences the engine runs at once (vLLM's max_num_seqs, which engine_args may name "
+        "instead); by default vLLM's choice for the device: 256 on a CPU, 1024 on an 80 GB GPU",
+        json_schema_extra=RUNTIME,
+    )
     schema_retries: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _one_engine_batch(self) -> VLLMRole:
+        named = self.engine_args.get("max_num_seqs")
+        if named is not None and (isinstance(named, bool) or not isinstance(named, int) or named < 1):
+            raise PydanticCustomError("engine_batch", "engine_args.max_num_seqs must be a whole number >= 1")
+        if named is not None and self.batch_size is not None and named != self.batch_size:
+            raise PydanticCustomError(
+                "engine_batch",
+                "batch_size {batch_size} and engine_args.max_num_seqs {named} name the engine's batch "
+                "twice; keep one",
+                {"batch_size": self.batch_size, "named": named},
+            )
+        return self
+
+    @property
+    def engine_batch(self) -> int | None:
+        """The engine's batch (max_num_seqs) when the config sets it; None when vLLM chooses."""
+        return self.batch_size or self.engine_args.get("max_num_seqs")
 
 
 RoleConfig = Annotated[OpenAIRole | HFRole | VLLMRole, Field(discriminator="backend")]
@@ -181,11 +211,17 @@ class Roles(ConfigModel):
 
     def engine_in_flight(self, roles: tuple[str, ...]) -> int:
         """Items a stage calling `roles` keeps in flight, unless its concurrency is set, so that an
-        in-process engine (hf, vllm) among them has a full batch: twice its `batch_size`, so that the
+        in-process engine (hf, vllm) among them has a full batch: twice its batch, so that the
         requests answered at one engine step are replaced from those waiting, not a round trip through
-        the stage later. 0 when no in-process engine serves them."""
-        configs = [c for role in roles for c in self.resolve(role)]
-        return 2 * max((c.batch_size for c in configs if not isinstance(c, OpenAIRole)), default=0)
+        the stage later. A vllm role that leaves the batch to vLLM counts as vLLM's largest default.
+        0 when no in-process engine serves them."""
+        batches = [
+            (c.engine_batch or VLLM_LARGEST_DEFAULT_BATCH) if isinstance(c, VLLMRole) else c.batch_size
+            for role in roles
+            for c in self.resolve(role)
+            if not isinstance(c, OpenAIRole)
+        ]
+        return 2 * max(batches, default=0)
 
 
 _ANY_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")

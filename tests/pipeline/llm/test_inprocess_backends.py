@@ -111,6 +111,7 @@ def test_vllm_in_process_backend_answers_like_the_hf_backend(tiny_model: Path) -
     assert summary["together"] == ["Completion", "LLMFailure", "Completion"]
     assert "maximum context length is 512" in summary["too_long_reason"]
     assert summary["chat"] == summary["llm_chat"]
+    assert summary["max_num_seqs"] == 48  # the role's batch_size is the engine's batch
 
 
 # ---- micro-batching, with a scripted engine ---------------------------------------------------
