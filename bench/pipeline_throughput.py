@@ -54,6 +54,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from tests.ops.helpers import ServerProcess
@@ -397,48 +398,75 @@ def main() -> None:
     parser.add_argument(
         "--distilabel-venv", type=Path, default=Path.home() / ".cache/safeset/bench-distilabel"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="measurements of every system per row, the order reversed every other round; each round's "
+        "ratios are to that round's bare and raw runs, and the last lines give their median",
+    )  # fmt: skip
     args = parser.parse_args()
     venv = distilabel_venv(args.distilabel_venv) if "distilabel" in args.systems else None
 
     load = os.getloadavg()[0]
     print(f"{args.requests:,} requests per workload and system, at most {args.concurrency} in flight "
-          f"per step; {os.cpu_count()} CPUs, load {load:.1f} at the start", flush=True)  # fmt: skip
-    print(f"{'latency':32} {'workload':30} {'system':10} {'seconds':>8} {'req/s':>7} {'items done':>10} "
-          f"{'x bare':>7} {'x raw':>6} {'idle':>5} {'low':>5} {'load':>5}  per stage: done at",
+          f"per step, {args.rounds} round(s); {os.cpu_count()} CPUs, load {load:.1f} at the start",
           flush=True)  # fmt: skip
+    print(f"{'latency':32} {'workload':30} {'system':10} {'round':>5} {'seconds':>8} {'req/s':>7} "
+          f"{'items done':>10} {'x bare':>7} {'x raw':>6} {'idle':>5} {'low':>5} {'load':>5}  "
+          "per stage: done at", flush=True)  # fmt: skip
+    summary: list[tuple[str, str, str, list[float], list[float]]] = []
     for latency_name in args.latencies:
         latency, faults = LATENCIES[latency_name]
         for workload in args.workloads:
             stages = WORKLOADS[workload]
-            bases: dict[str, float] = {}
-            for system in args.systems:
-                barrier = bool(BARRIERS & set(stages))
-                if (barrier and system not in ("safeset", "strict")) or (system == "strict" and not barrier):
-                    continue  # only safeset runs workloads with a barrier; strict is its reference there
-                with ServerProcess(latency=latency, faults=faults) as server:
-                    try:
-                        result = measure(system, server.url, stages, args.requests, args.concurrency, venv)
-                    except RuntimeError as exc:  # a system that crashed is a result too
-                        reason = str(exc).strip().splitlines()[-1]
-                        print(f"{latency_name:32} {workload:30} {system:10} failed: {reason}", flush=True)
-                        continue
-                    stats = server.stats()
-                sent = stats.requests if BARRIERS & set(stages) else args.requests
-                rate = sent / result["seconds"]
-                bases.setdefault(system, rate)
-                ratios = [f"{rate / bases[b]:{w}.2f}" if b in bases else f"{'-':>{w}}"
-                          for b, w in (("bare", 7), ("raw", 6))]  # fmt: skip
-                idle, low = idle_shares(stats.time_at, args.concurrency)
-                stages_at = ", ".join(
-                    f"{k} {v:.1f}s" for k, v in sorted(result["done_at"].items(), key=lambda x: x[1])
-                )
-                print(
-                    f"{latency_name:32} {workload:30} {system:10} {result['seconds']:8.1f} {rate:7.0f} "
-                    f"{result['answered']:>10,} {' '.join(ratios)} {idle:5.0%} {low:5.0%} "
-                    f"{result['load']:5.1f}  {stages_at}"
-                    + (f" ({stats.requests:,} requests sent)" if faults.total else ""),
-                    flush=True,
-                )
+            barrier = bool(BARRIERS & set(stages))
+            # only safeset runs workloads with a barrier; strict is its reference there
+            allowed = ("safeset", "strict") if barrier else ("bare", "raw", "safeset", "distilabel")
+            systems = [s for s in args.systems if s in allowed]
+            ratios: dict[str, list[float]] = {s: [] for s in systems}
+            idles: dict[str, list[float]] = {s: [] for s in systems}
+            for round_ in range(1, args.rounds + 1):
+                measured = {}
+                for system in systems if round_ % 2 else systems[::-1]:
+                    with ServerProcess(latency=latency, faults=faults) as server:
+                        try:
+                            result = measure(
+                                system, server.url, stages, args.requests, args.concurrency, venv
+                            )
+                        except RuntimeError as exc:  # a system that crashed is a result too
+                            reason = str(exc).strip().splitlines()[-1]
+                            print(f"{latency_name:32} {workload:30} {system:10} {round_:>5} failed: {reason}",
+                                  flush=True)  # fmt: skip
+                            continue
+                        measured[system] = result, server.stats()
+                rates = {s: (stats.requests if barrier else args.requests) / result["seconds"]
+                         for s, (result, stats) in measured.items()}  # fmt: skip
+                for system in (s for s in systems if s in measured):
+                    result, stats = measured[system]
+                    shown = [f"{rates[system] / rates[b]:{w}.2f}" if b in rates else f"{'-':>{w}}"
+                             for b, w in (("bare", 7), ("raw", 6))]  # fmt: skip
+                    idle, low = idle_shares(stats.time_at, args.concurrency)
+                    if "bare" in rates:
+                        ratios[system].append(rates[system] / rates["bare"])
+                    idles[system].append(idle)
+                    stages_at = ", ".join(
+                        f"{k} {v:.1f}s" for k, v in sorted(result["done_at"].items(), key=lambda x: x[1])
+                    )
+                    print(
+                        f"{latency_name:32} {workload:30} {system:10} {round_:>5} {result['seconds']:8.1f} "
+                        f"{rates[system]:7.0f} {result['answered']:>10,} {' '.join(shown)} {idle:5.0%} "
+                        f"{low:5.0%} {result['load']:5.1f}  {stages_at}"
+                        + (f" ({stats.requests:,} requests sent)" if faults.total else ""),
+                        flush=True,
+                    )
+            summary += [(latency_name, workload, s, ratios[s], idles[s]) for s in systems if s != "bare"]
+    if args.rounds > 1:
+        print("\nmedians over the rounds (each round's figure in brackets)")
+        for latency_name, workload, system, each_ratio, each_idle in summary:
+            if each_ratio:
+                shown = f"x bare {median(each_ratio):.2f} ({', '.join(f'{r:.2f}' for r in each_ratio)})"
+            else:
+                shown = f"idle {median(each_idle):.0%} ({', '.join(f'{r:.0%}' for r in each_idle)})"
+            print(f"{latency_name:32} {workload:30} {system:10} {shown}", flush=True)
 
 
 def idle_shares(time_at: dict[int, float], concurrency: int) -> tuple[float, float]:
