@@ -3,7 +3,8 @@
 A request whose key is already answered (committed in DuckDB, waiting to be committed, or being
 answered right now for another item) costs no call. New answers wait in memory until the runner's
 writer drains them into its next transaction; lookups that miss memory are batched into one query,
-made on a read cursor with a thread of its own, so that a call never waits for a commit to finish.
+made on a read cursor with a thread of its own, so that a call never waits for a commit to finish,
+and a key the store knows it never held makes no query at all (pipeline/store/cache_keys.py).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class CallCache:
             self._committing.pop(entry.key, None)
 
     async def _lookup(self, key: str) -> str | None:
-        if self.db is None:
+        if self.db is None or not self.db.store.may_cache(key):  # never stored: no query
             return None
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._lookups[key] = future

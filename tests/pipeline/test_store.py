@@ -104,6 +104,20 @@ def test_cache_and_usage(db_path):
     assert (usage["calls"], usage["cached"], usage["prompt_tokens"], usage["cost_usd"]) == (3, 4, 5, 0.5)
 
 
+@pytest.mark.parametrize("asked", [1, 3, 512, 513, 2000])
+def test_a_cache_lookup_finds_every_cached_key_whatever_the_list_length(db_path, asked):
+    # up to 512 keys are looked up in the key's index, more with one join: the same answer
+    store = Store.open(db_path)
+    at = datetime(2026, 1, 1)
+    store.commit(
+        CommitBatch(
+            cache=[CacheEntry(f"k{i}", "m", "{}", f'"{i}"', i, 1, 0.1, "e", at) for i in range(0, 3000, 2)]
+        )
+    )
+    keys = [f"k{i}" for i in range(asked)]
+    assert store.cache_get(keys) == {f"k{i}": (f'"{i}"', i, 1) for i in range(0, asked, 2)}
+
+
 def test_migrations_are_recorded_and_a_newer_schema_is_refused(db_path):
     Store.open(db_path).close()
     con = duckdb.connect(str(db_path))
