@@ -147,9 +147,10 @@ class OpenAIBackend:
             MinuteBudget(config.requests_per_minute) if config.requests_per_minute else None
         )
         self.tokens_budget = MinuteBudget(config.tokens_per_minute) if config.tokens_per_minute else None
-        # Idempotency keys: one per call, the same for its retries. The SDK would draw a uuid4 per
-        # post (an os.urandom read, 0.2 ms on a VM short of entropy) when none is given.
-        self._call_ids = (f"safeset-{uuid.uuid4().hex}-{n}" for n in itertools.count())
+        # Idempotency keys: one per call, the same for its retries; one uuid4 per backend and a count.
+        # The SDK would draw a uuid4 per post (an os.urandom read, 0.2 ms on a VM short of entropy).
+        prefix = f"safeset-{uuid.uuid4().hex}"
+        self._call_ids = (f"{prefix}-{n}" for n in itertools.count())
 
     async def complete(self, request: ChatRequest) -> Completion:
         body = _arguments(request)

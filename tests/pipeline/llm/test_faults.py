@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -292,11 +293,13 @@ def test_both_transports_classify_every_answer_alike(chat_server):
     assert set(server.stats.authorizations) == {"Bearer EMPTY"}
 
 
-def test_each_call_has_one_idempotency_key_kept_through_its_retries(chat_server):
+def test_each_call_has_one_idempotency_key_kept_through_its_retries(chat_server, monkeypatch):
     """The backend hands the SDK its own key per call (so the SDK draws no uuid4 per post): the same
-    for every retry of a call, a new one for the next call."""
+    for every retry of a call, a new one for the next call, and no uuid4 drawn for either."""
     server = chat_server(faults=Faults(rate_500=1.0))
     llm = client(role(server.url, max_retries=2))
+    drawn = []
+    monkeypatch.setattr(uuid, "uuid4", lambda: drawn.append(1) or uuid.UUID(int=len(drawn)))
     endpoint = llm.backend.endpoints[0]
     keys: list[str] = []
     post = endpoint.client.post
@@ -316,3 +319,4 @@ def test_each_call_has_one_idempotency_key_kept_through_its_retries(chat_server)
 
     asyncio.run(two_calls())
     assert len(keys) == 4 and len(set(keys[:3])) == 1 and keys[3] != keys[0]
+    assert drawn == []  # one uuid4 when the backend was made, none per call
