@@ -172,9 +172,9 @@ def run_safeset(
     plan = validate_config(config(url, stages, per_category, concurrency), stages=kinds)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.duckdb")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         summary = Runner(plan, store, argv=["bench"]).run()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         done_at = dict(
             store.con.execute(
                 "SELECT p.stage, epoch(max(p.updated_at) - min(s.started_at)) FROM progress p, sessions s "
@@ -183,7 +183,7 @@ def run_safeset(
         )
         store.close()
     answered = {name: summary.counts.get(name, {}).get("done", 0) for name in stages}
-    return {"seconds": seconds, "answered": answered[stages[-1]], "done_at": done_at}
+    return {"seconds": seconds, "cpu": cpu, "answered": answered[stages[-1]], "done_at": done_at}
 
 
 def _waiting_for_all(cls: type) -> type:
@@ -207,7 +207,7 @@ async def _bare(work: dict[str, Any]) -> dict[str, Any]:
     semaphore = asyncio.Semaphore(work["batch_size"])
     steps = work["stages"]
     done_at: dict[str, float] = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
 
     async def call(step: dict[str, Any], user: str, seed: int) -> dict[str, Any] | None:
         messages = [{"role": "system", "content": step["system"]}, {"role": "user", "content": user}]
@@ -241,9 +241,9 @@ async def _bare(work: dict[str, Any]) -> dict[str, Any]:
         return answer is not None
 
     results = await asyncio.gather(*(chain(i, row) for i, row in enumerate(work["rows"])))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await client.close()
-    return {"seconds": seconds, "answered": sum(results), "done_at": done_at}
+    return {"seconds": seconds, "cpu": cpu, "answered": sum(results), "done_at": done_at}
 
 
 def readable(content: str | None, step: dict[str, Any]) -> dict[str, Any] | None:
@@ -279,7 +279,7 @@ async def _raw(work: dict[str, Any]) -> dict[str, Any]:
     url = work["url"] + "/chat/completions"
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
 
     async def call(step: dict[str, Any], user: str, seed: int) -> dict[str, Any] | None:
         messages = [{"role": "system", "content": step["system"]}, {"role": "user", "content": user}]
@@ -313,9 +313,9 @@ async def _raw(work: dict[str, Any]) -> dict[str, Any]:
         return answer is not None
 
     results = await asyncio.gather(*(chain(i, row) for i, row in enumerate(work["rows"])))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await session.close()
-    return {"seconds": seconds, "answered": sum(results), "done_at": done_at}
+    return {"seconds": seconds, "cpu": cpu, "answered": sum(results), "done_at": done_at}
 
 
 def run_distilabel(
@@ -411,7 +411,7 @@ def main() -> None:
           f"per step, {args.rounds} round(s); {os.cpu_count()} CPUs, load {load:.1f} at the start",
           flush=True)  # fmt: skip
     print(f"{'latency':32} {'workload':30} {'system':10} {'round':>5} {'seconds':>8} {'req/s':>7} "
-          f"{'items done':>10} {'x bare':>7} {'x raw':>6} {'idle':>5} {'low':>5} {'load':>5}  "
+          f"{'items done':>10} {'x bare':>7} {'x raw':>6} {'idle':>5} {'low':>5} {'CPU ms':>6} {'load':>5}  "
           "per stage: done at", flush=True)  # fmt: skip
     summary: list[tuple[str, str, str, list[float], list[float]]] = []
     for latency_name in args.latencies:
@@ -445,6 +445,7 @@ def main() -> None:
                     shown = [f"{rates[system] / rates[b]:{w}.2f}" if b in rates else f"{'-':>{w}}"
                              for b, w in (("bare", 7), ("raw", 6))]  # fmt: skip
                     idle, low = idle_shares(stats.time_at, args.concurrency)
+                    cpu = f"{result['cpu'] / stats.requests * 1e3:6.2f}" if "cpu" in result else f"{'-':>6}"
                     if "bare" in rates:
                         ratios[system].append(rates[system] / rates["bare"])
                     idles[system].append(idle)
@@ -454,7 +455,7 @@ def main() -> None:
                     print(
                         f"{latency_name:32} {workload:30} {system:10} {round_:>5} {result['seconds']:8.1f} "
                         f"{rates[system]:7.0f} {result['answered']:>10,} {' '.join(shown)} {idle:5.0%} "
-                        f"{low:5.0%} {result['load']:5.1f}  {stages_at}"
+                        f"{low:5.0%} {cpu} {result['load']:5.1f}  {stages_at}"
                         + (f" ({stats.requests:,} requests sent)" if faults.total else ""),
                         flush=True,
                     )
