@@ -260,6 +260,7 @@ class Runner:
         # The command line is stored without the credentials an --endpoint URL may carry.
         argv = [redact_text(arg) for arg in self.argv]
         session = await db.call(lambda s: s.start_session(self.run_id, os.getpid(), argv))
+        await db.call(lambda s: s.track_cache_keys())  # on the writer's thread: between two commits
         return resumed, session
 
     async def _drive_all(self, db: StoreThread, writer: Writer) -> str:

@@ -1,11 +1,10 @@
 """Which LLM cache keys a store may hold, known in memory, so that a call whose key was never
 stored does not wait for a DuckDB query to say so.
 
-A store that opens with no cached call knows every key it will hold: it adds each one to a bitmap as
-it commits it. A clear bit means the key was never stored (no false negatives); a set bit means it
-may have been, and the lookup asks DuckDB. One bit per hashed key, 8 MiB: about 1.5 % of new keys
-are looked up anyway at a million cached calls, 14 % at ten million. A store that opens on cached
-calls has no bitmap and asks DuckDB for every key.
+A run's store reads every cached key once when the run starts (`Store.track_cache_keys`) and adds
+each key it commits afterwards. A clear bit means the key was never stored (no false negatives); a
+set bit means it may have been, and the lookup asks DuckDB. One bit per hashed key, 8 MiB: about
+1.5 % of new keys are looked up anyway at a million cached calls, 14 % at ten million.
 """
 
 from __future__ import annotations

@@ -103,13 +103,11 @@ _R_RECORD_SELECT = ", ".join(f"r.{c}" for c in RECORD_COLUMNS)
 
 
 class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQueries, ServeQueries):
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, cache_keys: CacheKeys | None = None
-    ):
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
         self.con = con
         self.path = path
         self.read_only = read_only
-        self._cache_keys = cache_keys  # every key this store holds, when it opened with none (cache_keys.py)
+        self._cache_keys: CacheKeys | None = None  # the LLM cache's keys, once tracked (track_cache_keys)
         self._next_seq = 1 + (con.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0])
 
     # ---- opening -------------------------------------------------------------------------------
@@ -148,15 +146,12 @@ class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQuer
         except StoreError:
             con.close()
             raise
-        if read_only:
-            return cls(con, path, read_only)
-        no_cached_call = con.execute("SELECT NOT EXISTS (SELECT 1 FROM llm_cache)").fetchone()[0]
-        return cls(con, path, read_only, CacheKeys() if no_cached_call else None)
+        return cls(con, path, read_only)
 
     def reader(self) -> Store:
         """A read-only Store on a cursor of this connection: its own transactions, committed data only
         (for a thread that reads while another writes)."""
-        return Store(self.con.cursor(), self.path, read_only=True, cache_keys=self._cache_keys)
+        return Store(self.con.cursor(), self.path, read_only=True)
 
     def close(self) -> None:
         self.con.close()
@@ -286,7 +281,7 @@ class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQuer
 
     def _commit(self, batch: CommitBatch, skip_existing: bool) -> None:
         skip = "ON CONFLICT DO NOTHING" if skip_existing else ""
-        if batch.cache and self._cache_keys is not None:  # first: a lookup may come before the commit ends
+        if batch.cache and self._cache_keys is not None:  # before: a lookup may come while it commits
             self._cache_keys.add(entry.key for entry in batch.cache)
         with self.transaction():
             if batch.cache:
@@ -432,9 +427,20 @@ class Store(BrowseQueries, DatasetQueries, ResultQueries, ReviewQueries, RunQuer
 
     # ---- the LLM cache -------------------------------------------------------------------------
 
+    def track_cache_keys(self) -> None:
+        """From now on know in memory which keys the LLM cache holds, so that `may_cache` answers
+        without a query: every key is read once here (0.4 s a million), and each one committed later
+        is added. Call it on the thread that commits, so that no commit is under way meanwhile."""
+        if self._cache_keys is not None:
+            return
+        keys = CacheKeys()
+        for batch in self._arrow_batches("SELECT key FROM llm_cache", [], 100_000):
+            keys.add(batch.column(0).to_pylist())
+        self._cache_keys = keys
+
     def may_cache(self, key: str) -> bool:
         """False when `key` is surely not in the LLM cache (known in memory, no query); True when it
-        may be (cache_get says)."""
+        may be, or when the keys are not tracked (cache_get says)."""
         return self._cache_keys is None or self._cache_keys.may_hold(key)
 
     def cache_get(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:

@@ -1,5 +1,6 @@
 """The LLM call cache on a real DuckDB store: a key the store never held costs no query, and a key it
-holds is always found, in the same session or the next."""
+holds is always found, in the same session or the next, whether it was cached before the keys were
+tracked or committed after."""
 
 from __future__ import annotations
 
@@ -41,10 +42,13 @@ def counted_queries(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return queries
 
 
-def session(db_path, texts: list[str]) -> tuple[list[bool], list[str]]:
-    """Fetch each text through a CallCache on a freshly opened store, committing each answer before
-    the next fetch (as the writer does); whether each came from the cache, and the calls made."""
+def session(db_path, texts: list[str], track: bool = True) -> tuple[list[bool], list[str]]:
+    """Fetch each text through a CallCache on a freshly opened store (its cache keys tracked, as a
+    run does), committing each answer before the next fetch (as the writer does); whether each came
+    from the cache, and the calls made."""
     store = Store.open(db_path)
+    if track:
+        store.track_cache_keys()
     db = StoreThread(store)
     cache = CallCache(db)
     calls: list[str] = []
@@ -79,19 +83,28 @@ def test_a_fresh_store_queries_only_for_keys_it_committed(db_path, counted_queri
     assert counted_queries == [[ask("a").key()]]
 
 
-def test_a_store_opened_on_cached_calls_asks_duckdb_for_every_key(db_path, counted_queries) -> None:
+def test_keys_cached_before_the_session_are_read_when_tracking_starts(db_path, counted_queries) -> None:
     session(db_path, ["a", "b"])
     counted_queries.clear()
-    cached, calls = session(db_path, ["b", "d", "a"])  # a new session: the bitmap is not rebuilt
+    cached, calls = session(db_path, ["b", "d", "a"])
     assert cached == [True, False, True] and calls == ["d"]
-    assert counted_queries == [[ask("b").key()], [ask("d").key()], [ask("a").key()]]
+    assert counted_queries == [[ask("b").key()], [ask("a").key()]]  # "d", never stored: no query
+
+
+def test_untracked_keys_are_asked_of_duckdb_every_time(db_path, counted_queries) -> None:
+    session(db_path, ["a"])
+    counted_queries.clear()
+    cached, calls = session(db_path, ["a", "e"], track=False)
+    assert cached == [True, False] and calls == ["e"]
+    assert counted_queries == [[ask("a").key()], [ask("e").key()]]
 
 
 def test_a_commit_that_fails_leaves_the_key_looked_up_not_lost(db_path) -> None:
     store = Store.open(db_path)
+    store.track_cache_keys()
     entry = CacheEntry("k1", "m", "{}", "{}", 1, 1, 0.1, "e", None)  # type: ignore[arg-type]
     with pytest.raises(duckdb.ConstraintException):  # created_at may not be NULL: nothing is written
         store.commit(CommitBatch(cache=[entry]))
     assert store.may_cache("k1") and store.cache_get(["k1"]) == {}  # a set bit only costs a query
-    assert not store.may_cache("k2") and store.reader().may_cache("k1")
+    assert not store.may_cache("k2")
     store.close()
