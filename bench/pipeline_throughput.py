@@ -31,9 +31,13 @@ in flight, `low` with fewer than a quarter of the concurrency.
 The server (tests/servers/chat_server.py) runs in a process of its own; each measurement runs in a
 fresh interpreter. Seconds are the work itself (from the start of the run to its last answer),
 without interpreter start-up; distilabel's include starting its step processes. The last latency
-setting adds 20 % faults (429, 500, 1 s timeouts, malformed bodies, schema-breaking JSON).
+setting adds 20 % faults (429, 500, 1 s timeouts, malformed bodies, schema-breaking JSON). `CPU ms`
+is each system's process CPU time (all its threads) per request sent, over the same timed work.
+`--rounds N` measures every system N times per row, the order reversed every other round, and ends
+with each row's median ratio to the same round's bare loop.
 
     python -m bench.pipeline_throughput                         # everything, about 15 minutes
+    python -m bench.pipeline_throughput --systems bare raw safeset strict --rounds 3   # 45 minutes
     python -m bench.pipeline_throughput --requests 2000 --systems bare raw safeset
     python -m bench.pipeline_throughput --requests 4000 --systems strict safeset \
         --workloads "... -> persona_pool -> instr." --latencies "long tail: 20 ms, 10 % +500 ms"
