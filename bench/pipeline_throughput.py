@@ -37,7 +37,7 @@ is each system's process CPU time (all its threads) per request sent, over the s
 with each row's median ratio to the same round's bare loop.
 
     python -m bench.pipeline_throughput                         # everything, about 15 minutes
-    python -m bench.pipeline_throughput --systems bare raw safeset strict --rounds 3   # 45 minutes
+    python -m bench.pipeline_throughput --systems bare raw safeset strict --rounds 3   # 25 minutes
     python -m bench.pipeline_throughput --requests 2000 --systems bare raw safeset
     python -m bench.pipeline_throughput --requests 4000 --systems strict safeset \
         --workloads "... -> persona_pool -> instr." --latencies "long tail: 20 ms, 10 % +500 ms"

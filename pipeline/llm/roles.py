@@ -169,9 +169,10 @@ class VLLMRole(ConfigModel):
         return self
 
     @property
-    def engine_batch(self) -> int | None:
-        """The engine's batch (max_num_seqs) when the config sets it; None when vLLM chooses."""
-        return self.batch_size or self.engine_args.get("max_num_seqs")
+    def engine_batch(self) -> int:
+        """The most sequences the engine runs at once (max_num_seqs): as the config sets it, or the
+        largest vLLM chooses by itself when it does not."""
+        return self.batch_size or self.engine_args.get("max_num_seqs") or VLLM_LARGEST_DEFAULT_BATCH
 
 
 RoleConfig = Annotated[OpenAIRole | HFRole | VLLMRole, Field(discriminator="backend")]
@@ -216,7 +217,7 @@ class Roles(ConfigModel):
         the stage later. A vllm role that leaves the batch to vLLM counts as vLLM's largest default.
         0 when no in-process engine serves them."""
         batches = [
-            (c.engine_batch or VLLM_LARGEST_DEFAULT_BATCH) if isinstance(c, VLLMRole) else c.batch_size
+            c.engine_batch if isinstance(c, VLLMRole) else c.batch_size
             for role in roles
             for c in self.resolve(role)
             if not isinstance(c, OpenAIRole)

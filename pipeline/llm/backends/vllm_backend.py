@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.llm.backends import cannot_load, check_local_model
 from pipeline.llm.backends.batching import settle
-from pipeline.llm.roles import VLLM_LARGEST_DEFAULT_BATCH, VLLMRole
+from pipeline.llm.roles import VLLMRole
 from pipeline.llm.types import ChatRequest, Completion, FatalLLMError, LLMFailure, Sample
 
 _STOP = object()
@@ -106,7 +106,7 @@ class VLLMBackend:
         """The engine's batch (max_num_seqs): the most requests added between two engine steps."""
         if self._llm is not None:
             return self._llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
-        return self.config.engine_batch or VLLM_LARGEST_DEFAULT_BATCH
+        return self.config.engine_batch  # before the engine is loaded: what it will run at most
 
     def _take(self, block: bool) -> list[_Pending] | None:
         """Up to a batch of arrived requests (waiting for one when `block`); None when closing."""
